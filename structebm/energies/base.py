@@ -1,0 +1,177 @@
+"""The energy contract and its optional capabilities.
+
+An energy is an :class:`torch.nn.Module` whose ``forward(x, c=None)`` returns one
+scalar per batch element, ``E(x, c)`` with shape ``[B]``; lower means more probable:
+
+.. math::
+    p(x \\mid c) = \\frac{\\exp(-E(x, c))}{Z(c)}.
+
+It is never a log-probability. Extra abilities are declared as
+:class:`typing.Protocol` s; samplers and objectives call :func:`require` when they
+are built, so a missing ability fails at construction with a message that names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "Energy",
+    "MissingCapabilityError",
+    "EnergyOutputError",
+    "HasScore",
+    "HasLogPartition",
+    "HasMarginals",
+    "HasArgmax",
+    "HasExactSample",
+    "HasLocalMoves",
+    "HasOneHotEnergy",
+    "require",
+    "check_energy_output",
+    "score",
+    "batch_size_of",
+]
+
+
+class MissingCapabilityError(TypeError):
+    """Raised when a sampler or objective is built on an energy lacking a capability."""
+
+
+class EnergyOutputError(ValueError):
+    """Raised when an energy returns a tensor of the wrong shape or non-finite values."""
+
+
+class Energy(nn.Module):
+    """Base class for energies ``E(x, c) -> Tensor[B]``.
+
+    Subclasses implement :meth:`forward`. Inheriting is optional: every sampler and
+    objective accepts any ``nn.Module`` that keeps the contract.
+    """
+
+    def forward(self, x: Any, c: Optional[Tensor] = None) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+@runtime_checkable
+class HasScore(Protocol):
+    """Analytic score ``-∇ₓ E(x, c)``, same shape as ``x``."""
+
+    def score(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasLogPartition(Protocol):
+    """Exact ``log Z(c)``; shape ``[B]`` for a batch of conditions, or ``[]`` without ``c``."""
+
+    def log_partition(self, c: Optional[Tensor] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasMarginals(Protocol):
+    """Exact single-site (or single-edge) marginals of ``p(x | c)``."""
+
+    def marginals(self, c: Optional[Tensor] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasArgmax(Protocol):
+    """Exact mode ``argmin_x E(x, c)``."""
+
+    def argmax(self, c: Optional[Tensor] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasExactSample(Protocol):
+    """Exact draws ``x ~ p(x | c)``."""
+
+    def sample(
+        self, c: Optional[Tensor], n: int, generator: Optional[torch.Generator] = None
+    ) -> Tensor: ...
+
+
+@runtime_checkable
+class HasLocalMoves(Protocol):
+    """Energy change of every single-site change of a categorical state.
+
+    ``local_energy_deltas(x, c)[b, i, k] = E(x with x_i := k) - E(x)`` for ``x`` of
+    shape ``[B, L]`` with values in ``[0, K)``; output shape ``[B, L, K]``.
+    """
+
+    def local_energy_deltas(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasOneHotEnergy(Protocol):
+    """Energy of a categorical state given as (relaxed) one-hot vectors.
+
+    ``one_hot_energy(x_one_hot, c)`` takes a float tensor ``[B, L, K]`` and returns ``[B]``;
+    on exact one-hot inputs it equals ``forward(x.argmax(-1), c)``. It must be differentiable
+    in ``x_one_hot``: Gibbs-with-gradients uses its gradient to rank single-site changes.
+    """
+
+    def one_hot_energy(self, x_one_hot: Tensor, c: Optional[Tensor] = None) -> Tensor: ...
+
+
+def require(energy: Any, capability: type, needed_by: str) -> None:
+    """Fail early, naming the missing method, if ``energy`` lacks ``capability``."""
+    if not isinstance(energy, capability):
+        methods = [m for m in capability.__dict__ if not m.startswith("_")]
+        raise MissingCapabilityError(
+            f"{needed_by} needs an energy with {capability.__name__} "
+            f"(method(s): {', '.join(methods)}); {type(energy).__name__} does not provide it."
+        )
+
+
+def batch_size_of(x: Any) -> int:
+    """Batch size of a state: a tensor's first dimension, or ``x.num_graphs`` / ``len(x)``."""
+    if isinstance(x, Tensor):
+        return x.shape[0]
+    if hasattr(x, "batch_size"):
+        return int(x.batch_size)
+    if hasattr(x, "num_graphs"):
+        return int(x.num_graphs)
+    return len(x)
+
+
+def check_energy_output(energy_values: Tensor, batch_size: int, where: str) -> Tensor:
+    """Check that an energy returned finite values of shape ``[batch_size]``.
+
+    Args:
+        energy_values: what the energy returned.
+        batch_size: the number of states it was given.
+        where: a short description of the call site, put into the error message.
+    """
+    if not isinstance(energy_values, Tensor):
+        raise EnergyOutputError(f"{where}: the energy returned {type(energy_values).__name__}, expected a Tensor[B]")
+    if energy_values.shape != (batch_size,):
+        raise EnergyOutputError(
+            f"{where}: the energy returned shape {tuple(energy_values.shape)}, expected ({batch_size},) — "
+            "one scalar per batch element (did forward() forget to squeeze(-1) or sum over features?)"
+        )
+    if not torch.isfinite(energy_values).all():
+        bad = (~torch.isfinite(energy_values)).nonzero().flatten()[:8].tolist()
+        raise EnergyOutputError(f"{where}: the energy is not finite at batch positions {bad}")
+    return energy_values
+
+
+def score(energy: nn.Module, x: Tensor, c: Optional[Tensor] = None, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+    """Energy and score ``-∇ₓ E(x, c)`` of a continuous state.
+
+    Uses ``energy.score`` when the energy provides it, autograd otherwise.
+
+    Shapes:
+        - x: ``[B, *event]``
+        - returns: energy ``[B]``, score ``[B, *event]``
+    """
+    if isinstance(energy, HasScore):
+        with torch.no_grad() if not create_graph else torch.enable_grad():
+            values = energy(x, c)
+        return values, energy.score(x, c)
+    with torch.enable_grad():
+        x_req = x if (create_graph and x.requires_grad) else x.detach().requires_grad_(True)
+        values = energy(x_req, c)
+        (grad,) = torch.autograd.grad(values.sum(), x_req, create_graph=create_graph)
+    return values, -grad
