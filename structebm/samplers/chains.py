@@ -1,0 +1,217 @@
+"""Chain sources: where negative-phase chains start and where their end points go.
+
+A chain source is independent of the step rule (Langevin, Gibbs, ...). Every source is
+an :class:`torch.nn.Module` with the same two-call interface:
+
+- ``start(x_data, c, generator) -> ChainStart`` — the starting states ``x`` (same batch
+  size as the data), the condition ``c`` the chains run under, and, for persistent
+  sources, the storage ``index`` the states came from;
+- ``update(start, x_final, energy=None)`` — hand the chains' end points back (a no-op for
+  non-persistent sources); ``energy`` is ``E(x_final, c)`` when the caller knows it.
+
+Three sources are provided:
+
+- :class:`DataInit` — short-run contrastive divergence (CD-k): chains start at the data.
+- :class:`NoiseInit` — chains start from the space's noise distribution.
+- :class:`ReplayBuffer` — persistent chains (PCD) with a reinitialisation probability;
+  its storage is a set of registered buffers, so it is checkpointed with the model and
+  follows ``.to(device)``. With ``num_classes`` the storage is split per class and a
+  class-``c`` chain only starts from and returns to class-``c`` slots.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor, nn
+
+from structebm.spaces import Space
+
+__all__ = ["ChainStart", "ChainSource", "DataInit", "NoiseInit", "ReplayBuffer"]
+
+
+class ChainStart(NamedTuple):
+    """Starting states of a batch of chains.
+
+    Attributes:
+        x: starting states ``[B, *event]``.
+        c: condition the chains run under (``None`` if unconditional).
+        index: storage slot of each chain ``[B]`` for persistent sources, else ``None``.
+    """
+
+    x: Tensor
+    c: Optional[Tensor]
+    index: Optional[Tensor] = None
+
+
+class ChainSource(nn.Module):
+    """Base class of chain sources; ``space`` (may be ``None``) describes legal states."""
+
+    space: Optional[Space] = None
+
+    def start(self, x_data: Tensor, c: Optional[Tensor], generator: torch.Generator) -> ChainStart:  # pragma: no cover
+        raise NotImplementedError
+
+    def update(self, start: ChainStart, x_final: Tensor, energy: Optional[Tensor] = None) -> None:
+        """Receive the chains' end points; non-persistent sources ignore them."""
+
+    def statistics(self) -> dict[str, Tensor]:
+        """Detached scalars worth logging; empty for stateless sources."""
+        return {}
+
+
+class DataInit(ChainSource):
+    """Start every chain at a copy of its data point (short-run CD-k).
+
+    Args:
+        space: optional space, used by objectives to validate data.
+    """
+
+    def __init__(self, space: Optional[Space] = None) -> None:
+        super().__init__()
+        self.space = space
+
+    def start(self, x_data: Tensor, c: Optional[Tensor], generator: torch.Generator) -> ChainStart:
+        return ChainStart(x_data.detach().clone(), c)
+
+
+class NoiseInit(ChainSource):
+    """Start every chain from fresh noise of ``space`` (uniform in a box, Gaussian, uniform categories).
+
+    Args:
+        space: the state space whose :meth:`noise` is drawn.
+    """
+
+    def __init__(self, space: Space) -> None:
+        super().__init__()
+        self.space = space
+
+    def start(self, x_data: Tensor, c: Optional[Tensor], generator: torch.Generator) -> ChainStart:
+        return ChainStart(self.space.noise(x_data.shape[0], generator, x_data.device), c)
+
+
+class ReplayBuffer(ChainSource):
+    """Persistent chains kept in a fixed-size buffer, restarted from noise with probability ``reinit_prob``.
+
+    A drawn chain starts from a uniformly chosen slot (with replacement) of its group — the
+    whole buffer, or the slots of its class when ``num_classes`` is set — unless its
+    reinitialisation coin comes up (probability ``reinit_prob``) or the slot was never
+    written, in which case it starts from noise. The buffer thus fills lazily:
+
+    .. math::
+        x_0 = \\begin{cases} \\text{noise} & \\text{w.p. } \\rho \\text{ or slot empty} \\\\
+        \\text{buffer}[g(c), j], \\; j \\sim \\mathcal{U}\\{0..S-1\\} & \\text{otherwise.} \\end{cases}
+
+    Args:
+        space: state space (event shape, dtype and noise of the stored states).
+        capacity: total number of stored states; split evenly over classes
+            (``capacity // num_classes`` slots each) when ``num_classes`` is set.
+        reinit_prob: probability ``rho`` that a chain restarts from noise.
+        num_classes: number of classes for per-class storage; ``c`` must then be
+            integer labels ``[B]`` in ``[0, num_classes)``.
+
+    Shapes:
+        - storage: ``[capacity, *event]`` (per-class: class ``k`` owns slots
+          ``[k*S, (k+1)*S)``).
+        - ``initial`` returns ``x0 [B, *event]`` and ``index [B]`` (long, flat slots).
+    """
+
+    def __init__(
+        self, space: Space, capacity: int = 10000, reinit_prob: float = 0.05, num_classes: Optional[int] = None
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= float(reinit_prob) <= 1.0:
+            raise ValueError(f"ReplayBuffer: reinit_prob must lie in [0, 1], got {reinit_prob}")
+        groups = 1 if num_classes is None else int(num_classes)
+        if groups < 1 or int(capacity) < groups:
+            raise ValueError(
+                f"ReplayBuffer: capacity ({capacity}) must be at least num_classes ({num_classes}) and positive"
+            )
+        self.space = space
+        self.reinit_prob = float(reinit_prob)
+        self.num_classes = num_classes
+        self.slots_per_group = int(capacity) // groups
+        size = self.slots_per_group * groups
+        self.register_buffer("storage", torch.zeros((size, *space.shape), dtype=space.dtype))
+        self.register_buffer("filled", torch.zeros(size, dtype=torch.bool))
+        self.register_buffer("stored_energy", torch.full((size,), float("nan")))
+        self.register_buffer("last_reinit_fraction", torch.zeros(()))
+        self.register_buffer("last_noise_fraction", torch.zeros(()))
+
+    @property
+    def capacity(self) -> int:
+        """Number of storage slots."""
+        return self.filled.shape[0]
+
+    def _group_of(self, c: Optional[Tensor], batch_size: int) -> Tensor:
+        device = self.storage.device
+        if self.num_classes is None:
+            return torch.zeros(batch_size, dtype=torch.long, device=device)
+        if c is None:
+            raise ValueError(f"ReplayBuffer: per-class storage (num_classes={self.num_classes}) needs class labels c")
+        if not isinstance(c, Tensor) or c.shape != (batch_size,) or c.is_floating_point():
+            raise ValueError(
+                f"ReplayBuffer: c must be integer class labels of shape ({batch_size},), got "
+                f"{tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__}"
+                f"{' ' + str(c.dtype) if isinstance(c, Tensor) else ''}"
+            )
+        if ((c < 0) | (c >= self.num_classes)).any():
+            raise ValueError(f"ReplayBuffer: class labels must lie in [0, {self.num_classes}), got {c.unique().tolist()[:8]}")
+        return c.to(device=device, dtype=torch.long)
+
+    def initial(self, batch_size: int, c: Optional[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Draw ``batch_size`` starting states and the flat slots ``index`` they belong to."""
+        device = self.storage.device
+        if generator.device.type != device.type:
+            raise ValueError(f"ReplayBuffer: the generator is on {generator.device} but the buffer lives on {device}")
+        group = self._group_of(c, batch_size)
+        slot = torch.randint(0, self.slots_per_group, (batch_size,), generator=generator, device=device)
+        index = group * self.slots_per_group + slot
+        reinit = torch.rand(batch_size, generator=generator, device=device) < self.reinit_prob
+        from_noise = reinit | ~self.filled[index]
+        noise = self.space.noise(batch_size, generator, device)
+        mask = from_noise.view(-1, *([1] * len(self.space.shape)))
+        x0 = torch.where(mask, noise, self.storage[index])
+        self.last_reinit_fraction.fill_(reinit.float().mean())
+        self.last_noise_fraction.fill_(from_noise.float().mean())
+        return x0, index
+
+    def push(self, x: Tensor, index: Tensor, c: Optional[Tensor] = None, energy: Optional[Tensor] = None) -> None:
+        """Write chain end points ``x`` back to slots ``index`` (checked against ``c``'s class)."""
+        if x.shape[0] != index.shape[0] or tuple(x.shape[1:]) != self.space.shape:
+            raise ValueError(
+                f"ReplayBuffer.push: x of shape {tuple(x.shape)} does not match index ({index.shape[0]},) "
+                f"and event shape {self.space.shape}"
+            )
+        index = index.to(self.storage.device)
+        if self.num_classes is not None:
+            expected = self._group_of(c, x.shape[0])
+            if not torch.equal(index // self.slots_per_group, expected):
+                raise ValueError("ReplayBuffer.push: a chain would be written to another class's storage")
+        self.storage[index] = x.detach().to(self.storage.device, self.storage.dtype)
+        self.filled[index] = True
+        values = torch.full_like(self.stored_energy[index], float("nan")) if energy is None else energy.detach()
+        self.stored_energy[index] = values.to(self.stored_energy)
+
+    def start(self, x_data: Tensor, c: Optional[Tensor], generator: torch.Generator) -> ChainStart:
+        x0, index = self.initial(x_data.shape[0], c, generator)
+        return ChainStart(x0.to(x_data.device), c, index)
+
+    def update(self, start: ChainStart, x_final: Tensor, energy: Optional[Tensor] = None) -> None:
+        if start.index is None:
+            raise ValueError("ReplayBuffer.update: the ChainStart has no index; it did not come from this buffer")
+        self.push(x_final, start.index, start.c, energy)
+
+    def statistics(self) -> dict[str, Tensor]:
+        """``fill`` (fraction of slots written), ``reinit_fraction`` and ``noise_start_fraction``
+        of the last draw, and ``mean_energy`` over slots whose energy (at writing time) is known."""
+        stats = {
+            "fill": self.filled.float().mean(),
+            "reinit_fraction": self.last_reinit_fraction.clone(),
+            "noise_start_fraction": self.last_noise_fraction.clone(),
+        }
+        known = ~torch.isnan(self.stored_energy)
+        if known.any():
+            stats["mean_energy"] = self.stored_energy[known].mean()
+        return stats
