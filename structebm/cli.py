@@ -1,0 +1,36 @@
+"""The ``structebm`` command: Lightning's own CLI over :class:`EBMModule` and YAML configs.
+
+Examples::
+
+    structebm fit --config recipes/toy2d/8gaussians_pcd.yaml
+    structebm fit --config recipes/toy2d/8gaussians_pcd.yaml --trainer.max_epochs 2
+    structebm fit --print_config --config recipes/toy2d/8gaussians_pcd.yaml
+
+The model section configures the energy and the objective by class path; the data
+section takes any LightningDataModule by class path.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from lightning.pytorch.cli import LightningCLI
+
+from structebm.training.module import EBMModule
+
+__all__ = ["main"]
+
+
+def main(args: Optional[list[str]] = None) -> LightningCLI:
+    """Run the CLI (``args`` replaces ``sys.argv[1:]``, for tests and notebooks)."""
+    return LightningCLI(
+        EBMModule,
+        subclass_mode_data=True,
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,
+        args=args,
+    )
+
+
+if __name__ == "__main__":
+    main()
