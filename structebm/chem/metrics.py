@@ -1,0 +1,115 @@
+"""Validity, uniqueness and novelty of generated molecules.
+
+Definitions (``G`` = all generated graphs, ``V`` = canonical SMILES of the valid ones):
+
+.. math::
+    \\mathrm{validity} = \\frac{|\\{g \\in G : g \\text{ valid}\\}|}{|G|}, \\qquad
+    \\mathrm{uniqueness} = \\frac{|\\mathrm{set}(V)|}{|V|}, \\qquad
+    \\mathrm{novelty} = \\frac{|\\mathrm{set}(V) \\setminus \\mathrm{train}|}{|\\mathrm{set}(V)|}.
+
+* *Validity without correction*: RDKit sanitizes the graph exactly as generated and the result
+  is one connected molecule (an empty graph is invalid).
+* *Validity with correction*: the graph is first passed through
+  :func:`~structebm.chem.valence.correct_valence`, and the largest connected fragment is kept
+  (the GDSS protocol); valid when that fragment sanitizes.
+
+Uniqueness and novelty are computed on the corrected valid molecules, as GDSS does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence
+
+from rdkit import Chem
+
+from structebm.chem.convert import dense_to_mols, mol_to_smiles
+from structebm.chem.dense import DenseMolGraph
+from structebm.chem.valence import correct_valence
+from structebm.chem.vocab import AtomVocabulary
+
+__all__ = [
+    "ValidityReport",
+    "largest_fragment",
+    "validity_without_correction",
+    "corrected_molecules",
+    "validity_report",
+    "uniqueness",
+    "novelty",
+]
+
+
+@dataclass(frozen=True)
+class ValidityReport:
+    """Validities of a batch and the canonical SMILES of its corrected valid molecules."""
+
+    validity_without_correction: float
+    validity_with_correction: float
+    valid_smiles: List[str]
+
+
+def largest_fragment(mol: Chem.Mol) -> Chem.Mol:
+    """The connected fragment with the most atoms (the first one on ties)."""
+    fragments = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
+    return max(fragments, key=lambda fragment: fragment.GetNumAtoms())
+
+
+def _is_single_valid(mol: Optional[Chem.Mol]) -> bool:
+    return mol is not None and len(Chem.GetMolFrags(mol)) == 1
+
+
+def validity_without_correction(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> float:
+    """Fraction of all graphs that sanitize as generated and form one connected molecule."""
+    if graph.batch_size == 0:
+        raise ValueError("validity_without_correction: got an empty batch")
+    mols = dense_to_mols(graph, vocabulary, sanitize=True)
+    return sum(_is_single_valid(m) for m in mols) / len(mols)
+
+
+def corrected_molecules(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> List[Optional[Chem.Mol]]:
+    """Valency-corrected largest fragment of every graph; ``None`` where it still fails."""
+    corrected = correct_valence(graph, vocabulary)
+    out: List[Optional[Chem.Mol]] = []
+    for mol in dense_to_mols(corrected, vocabulary, sanitize=False):
+        if mol is None:
+            out.append(None)
+            continue
+        fragment = Chem.Mol(largest_fragment(mol))
+        try:
+            Chem.SanitizeMol(fragment)
+        except Exception:
+            out.append(None)
+            continue
+        out.append(fragment)
+    return out
+
+
+def validity_report(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> ValidityReport:
+    """Both validities and the canonical SMILES of the corrected valid molecules."""
+    corrected = corrected_molecules(graph, vocabulary)
+    valid_smiles = [mol_to_smiles(m) for m in corrected if m is not None]
+    return ValidityReport(
+        validity_without_correction=validity_without_correction(graph, vocabulary),
+        validity_with_correction=len(valid_smiles) / graph.batch_size,
+        valid_smiles=valid_smiles,
+    )
+
+
+def uniqueness(valid_smiles: Sequence[str]) -> float:
+    """Fraction of distinct canonical SMILES among the valid ones (0 when there are none)."""
+    if len(valid_smiles) == 0:
+        return 0.0
+    return len(set(valid_smiles)) / len(valid_smiles)
+
+
+def novelty(valid_smiles: Sequence[str], train_smiles: Iterable[str]) -> float:
+    """Fraction of distinct valid SMILES that are not in ``train_smiles`` (0 when none are valid).
+
+    Both sides must be canonical SMILES of the same convention
+    (:func:`~structebm.chem.convert.canonical_smiles`).
+    """
+    distinct = set(valid_smiles)
+    if not distinct:
+        return 0.0
+    train = train_smiles if isinstance(train_smiles, (set, frozenset)) else set(train_smiles)
+    return len(distinct - train) / len(distinct)
