@@ -24,6 +24,7 @@ __all__ = [
     "mol_from_smiles",
     "mol_to_smiles",
     "canonical_smiles",
+    "encode_mol_arrays",
     "mol_to_dense",
     "mols_to_dense",
     "smiles_to_dense",
@@ -62,7 +63,8 @@ def canonical_smiles(smiles: str) -> str:
     return mol_to_smiles(mol_from_smiles(smiles))
 
 
-def _encode(mol: Chem.Mol, vocabulary: AtomVocabulary) -> tuple[np.ndarray, np.ndarray]:
+def encode_mol_arrays(mol: Chem.Mol, vocabulary: AtomVocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """Encode one molecule as numpy ``atoms [N]`` and ``bonds [N, N]`` (int64); ConversionError if it does not fit."""
     mol = Chem.RemoveHs(mol)
     n = mol.GetNumAtoms()
     if n > vocabulary.max_atoms:
@@ -111,7 +113,7 @@ def mols_to_dense(mols: Sequence[Chem.Mol], vocabulary: AtomVocabulary) -> Dense
         if mol is None:
             raise ConversionError(f"molecule {position} is None")
         try:
-            atoms[position], bonds[position] = _encode(mol, vocabulary)
+            atoms[position], bonds[position] = encode_mol_arrays(mol, vocabulary)
         except ConversionError as error:
             raise ConversionError(f"molecule {position}: {error}") from None
     atoms_t = torch.from_numpy(atoms)
