@@ -1,0 +1,196 @@
+"""Shared maths and checks of the Langevin-type samplers (ULA and MALA).
+
+Both rules move a continuous state with the discretised Langevin diffusion
+
+.. math::
+    x' = x - \\epsilon \\nabla_x E(x, c) + \\sigma \\xi, \\qquad \\xi \\sim \\mathcal{N}(0, I),
+
+with :math:`\\sigma = \\sqrt{2\\epsilon}` for the correctly scaled proposal. MALA corrects
+the discretisation error with a Metropolis–Hastings test that needs the proposal's log
+density
+
+.. math::
+    \\log q(x' \\mid x) = -\\frac{\\lVert x' - x + \\epsilon \\nabla_x E(x, c) \\rVert^2}{4 \\epsilon}
+    + \\text{const}.
+
+The helpers here do the arithmetic once, without syncing the device, so that the two
+samplers cost no more per step than a hand-written loop.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from structebm.energies.base import EnergyOutputError, check_energy_output, score
+from structebm.samplers.base import ChainState, check_chain_finite
+
+__all__ = [
+    "check_positive",
+    "check_bounds",
+    "check_start",
+    "check_generator",
+    "initial_state",
+    "energy_and_grad",
+    "step_size_at",
+    "per_sample_norm",
+    "clip_per_sample_norm",
+    "langevin_proposal",
+    "proposal_log_density",
+    "metropolis_hastings",
+    "select_rows",
+    "check_every_n_steps",
+]
+
+
+def check_positive(value: float, name: str, where: str) -> float:
+    """Return ``value`` as a float if it is finite and strictly positive, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{where}: {name} must be finite and > 0, got {value}")
+    return float(value)
+
+
+def check_bounds(bounds: Optional[tuple[float, float]], where: str) -> Optional[tuple[float, float]]:
+    """Validate a box ``(low, high)`` with ``low < high``; ``None`` means unbounded."""
+    if bounds is None:
+        return None
+    if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+        raise ValueError(f"{where}: bounds must be a pair (low, high), got {bounds!r}")
+    low, high = float(bounds[0]), float(bounds[1])
+    if math.isnan(low) or math.isnan(high) or not low < high:
+        raise ValueError(f"{where}: bounds need low < high, got ({low}, {high})")
+    return low, high
+
+
+def check_start(x: Tensor, c: Optional[Tensor], where: str, bounds: Optional[tuple[float, float]]) -> Tensor:
+    """Validate a starting point ``[B, *event]`` (and condition) and return it detached."""
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        kind = x.dtype if isinstance(x, Tensor) else type(x).__name__
+        raise TypeError(f"{where}: the starting point must be a floating-point Tensor [B, *event], got {kind}")
+    if x.dim() < 1 or x.shape[0] == 0:
+        raise ValueError(f"{where}: the starting point needs a non-empty batch dimension, got shape {tuple(x.shape)}")
+    if isinstance(c, Tensor) and c.shape[:1] != x.shape[:1]:
+        raise ValueError(f"{where}: condition batch {tuple(c.shape)} does not match starting point batch {x.shape[0]}")
+    x = x.detach()
+    bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+    if bad.any():
+        raise ValueError(f"{where}: the starting point has NaN or infinite values in row(s) {bad.nonzero().flatten()[:8].tolist()}")
+    if bounds is not None and ((x < bounds[0]) | (x > bounds[1])).any():
+        raise ValueError(f"{where}: the starting point lies outside the bounds {bounds}")
+    return x
+
+
+def check_generator(generator: torch.Generator, x: Tensor, where: str) -> None:
+    """Raise a clear error when the generator is missing or lives on another device than ``x``."""
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"{where}: step needs a torch.Generator, got {type(generator).__name__}")
+    if generator.device.type != x.device.type:
+        raise ValueError(f"{where}: the generator is on {generator.device} but the chain is on {x.device}")
+
+
+def energy_and_grad(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str) -> tuple[Tensor, Tensor]:
+    """Detached energy ``[B]`` and gradient ``∇ₓE`` of a batch, with one energy evaluation.
+
+    Only the output shape is checked (a metadata test that needs no device sync); the
+    finiteness of the chain is checked by :func:`check_every_n_steps`.
+    """
+    with torch.no_grad():
+        values, scores = score(energy, x, c)
+    if not isinstance(values, Tensor) or values.shape != x.shape[:1]:
+        check_energy_output(values, x.shape[0], where)
+    if scores.shape != x.shape:
+        raise EnergyOutputError(f"{where}: the score has shape {tuple(scores.shape)}, expected {tuple(x.shape)}")
+    return values.detach(), torch.neg(scores.detach())
+
+
+def initial_state(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str) -> ChainState:
+    """Evaluate a validated starting point and check that its energy is finite."""
+    values, grad = energy_and_grad(energy, x, c, where)
+    check_energy_output(values, x.shape[0], where)
+    state = ChainState(x=x, c=c, energy=values, grad=grad, step=0)
+    check_chain_finite(state, where)
+    return state
+
+
+def step_size_at(schedule: Optional[Callable[[int], float]], step_size: float, step: int, where: str) -> float:
+    """Step size for transition number ``step`` (0-based): the schedule's value, else the constant."""
+    if schedule is None:
+        return step_size
+    return check_positive(schedule(step), f"step_size_schedule({step})", where)
+
+
+def per_sample_norm(t: Tensor) -> Tensor:
+    """L2 norm of each batch element, ``[B, *event] -> [B]``."""
+    return torch.linalg.vector_norm(t.reshape(t.shape[0], -1), dim=1)
+
+
+def clip_per_sample_norm(grad: Tensor, max_norm: float) -> Tensor:
+    """Rescale each batch element of ``grad`` so that its L2 norm is at most ``max_norm``.
+
+    .. math::
+        g_b \\leftarrow g_b \\cdot \\min\\left(1, \\frac{m}{\\lVert g_b \\rVert}\\right)
+    """
+    factor = (max_norm / per_sample_norm(grad).clamp_min(torch.finfo(grad.dtype).tiny)).clamp_max(1.0)
+    return grad * factor.view(-1, *([1] * (grad.dim() - 1)))
+
+
+def langevin_proposal(x: Tensor, grad: Tensor, step_size: float, noise_scale: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Draw ``x' = x - ε ∇E(x) + σ ξ``; returns ``(x', ξ)``.
+
+    Shapes:
+        - x, grad: ``[B, *event]``
+        - returns: proposal and standard normal noise, both ``[B, *event]``
+    """
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    proposal = torch.add(x, grad, alpha=-step_size).add_(noise, alpha=noise_scale)
+    return proposal, noise
+
+
+def proposal_log_density(to: Tensor, origin: Tensor, grad_at_origin: Tensor, step_size: float) -> Tensor:
+    """``log q(to | origin)`` of the Langevin proposal, up to a constant shared by both directions.
+
+    .. math::
+        \\log q(y \\mid x) = -\\frac{\\lVert y - x + \\epsilon \\nabla E(x) \\rVert^2}{4\\epsilon}
+
+    Shapes:
+        - to, origin, grad_at_origin: ``[B, *event]``
+        - returns: ``[B]``
+    """
+    residual = (to - origin).add_(grad_at_origin, alpha=step_size)
+    return residual.square_().reshape(residual.shape[0], -1).sum(dim=1).mul_(-0.25 / step_size)
+
+
+def metropolis_hastings(log_ratio: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Accept each chain with probability ``min(1, exp(log_ratio))``.
+
+    A NaN ratio (a proposal whose energy is NaN) counts as ``-inf``: the proposal is rejected.
+
+    Shapes:
+        - log_ratio: ``[B]``
+        - returns: ``accepted`` (bool ``[B]``) and the acceptance probability ``[B]``
+    """
+    log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf, posinf=math.inf, neginf=-math.inf)
+    uniform = torch.rand(log_ratio.shape, generator=generator, device=log_ratio.device, dtype=log_ratio.dtype)
+    accepted = uniform.log_() < log_ratio
+    return accepted, log_ratio.clamp(max=0.0).exp_()
+
+
+def select_rows(mask: Tensor, new: Tensor, old: Tensor) -> Tensor:
+    """Row-wise ``new[b] if mask[b] else old[b]`` for tensors ``[B, *event]`` and a mask ``[B]``."""
+    return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
+
+
+def check_every_n_steps(state: ChainState, sampler: str, check_every: int) -> None:
+    """Run :func:`check_chain_finite` every ``check_every`` transitions (one device sync each time).
+
+    A non-finite value never turns finite again under a Langevin update without bounds, so a
+    divergence is caught at most ``check_every - 1`` steps after it happens; the error names
+    the step at which it was caught.
+    """
+    if state.step % check_every == 0:
+        check_chain_finite(state, sampler)

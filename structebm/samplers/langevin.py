@@ -1,0 +1,115 @@
+"""Unadjusted Langevin algorithm (ULA) for continuous states.
+
+Roberts & Tweedie, "Exponential convergence of Langevin distributions and their discrete
+approximations", Bernoulli 1996. One transition is
+
+.. math::
+    x_{t+1} = x_t - \\epsilon_t \\nabla_x E(x_t, c) + \\sigma_t \\xi_t, \\qquad
+    \\xi_t \\sim \\mathcal{N}(0, I), \\quad \\sigma_t = \\sqrt{2 \\epsilon_t}.
+
+Without a Metropolis correction the chain's stationary law is only close to
+:math:`p \\propto e^{-E}`, with a bias of order :math:`\\epsilon` (for a Gaussian
+:math:`\\mathcal{N}(0, \\Sigma)` it is exactly :math:`\\mathcal{N}(0, \\Sigma (I - \\epsilon \\Sigma^{-1}/2)^{-1})`);
+use :func:`structebm.samplers.mala.mala` where exactness matters.
+
+A separate ``noise_scale`` :math:`\\sigma` is common when training EBMs with short-run
+chains (e.g. Du & Mordatch 2019). For small :math:`\\epsilon` the chain then targets the
+tempered density :math:`p_T \\propto e^{-E/T}` with temperature :math:`T = \\sigma^2 / (2\\epsilon)`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from structebm.samplers._diffusion import (
+    check_bounds,
+    check_every_n_steps,
+    check_generator,
+    check_positive,
+    check_start,
+    clip_per_sample_norm,
+    energy_and_grad,
+    initial_state,
+    langevin_proposal,
+    per_sample_norm,
+    step_size_at,
+)
+from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo
+
+__all__ = ["langevin"]
+
+_NAME = "langevin"
+
+
+def langevin(
+    energy: nn.Module,
+    step_size: float,
+    noise_scale: Optional[float] = None,
+    grad_clip: Optional[float] = None,
+    bounds: Optional[tuple[float, float]] = None,
+    step_size_schedule: Optional[Callable[[int], float]] = None,
+    *,
+    check_every: int = 10,
+) -> SamplingAlgorithm[ChainState]:
+    """Build the unadjusted Langevin sampler for ``energy``.
+
+    Args:
+        energy: ``E(x, c) -> [B]``; its analytic ``score`` is used when it has one, else autograd.
+        step_size: :math:`\\epsilon`, used when no schedule is given.
+        noise_scale: :math:`\\sigma`; ``None`` means :math:`\\sqrt{2\\epsilon_t}` (the correctly
+            scaled diffusion). A fixed value samples a tempered density (see the module docs).
+        grad_clip: if set, each chain's gradient is rescaled to at most this L2 norm before the
+            update (the reported ``grad_norm`` is the unclipped one).
+        bounds: ``(low, high)``: every coordinate is clamped into the box after the update
+            (projected Langevin; the stationary law then has mass on the box faces).
+        step_size_schedule: maps the 0-based index of a transition to its :math:`\\epsilon_t`.
+        check_every: the chain is checked for NaN / infinity every this many transitions
+            (and at ``init``); each check is one device sync. A divergence raises
+            :class:`~structebm.samplers.base.ChainDivergedError` naming the step it was caught at.
+
+    Returns:
+        ``SamplingAlgorithm(init, step)`` with ``init(x, c=None) -> ChainState`` and
+        ``step(state, generator) -> (ChainState, StepInfo)``; ``StepInfo`` carries the energy,
+        the gradient norm and an acceptance rate of ones.
+
+    Shapes:
+        - x: ``[B, *event]`` floating point; c: whatever the energy takes, batch first
+        - state.energy, info.energy, info.grad_norm, info.acceptance_rate: ``[B]``
+        - state.grad: ``[B, *event]``, the gradient :math:`\\nabla_x E` at ``state.x``
+    """
+    if not isinstance(energy, nn.Module):
+        raise TypeError(f"{_NAME}: energy must be an nn.Module, got {type(energy).__name__}")
+    step_size = check_positive(step_size, "step_size", _NAME)
+    if noise_scale is not None and noise_scale != 0:
+        noise_scale = check_positive(noise_scale, "noise_scale", _NAME)
+    grad_clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip", _NAME)
+    bounds = check_bounds(bounds, _NAME)
+    if step_size_schedule is not None and not callable(step_size_schedule):
+        raise TypeError(f"{_NAME}: step_size_schedule must be a callable int -> float")
+    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+        raise ValueError(f"{_NAME}: check_every must be an integer >= 1, got {check_every!r}")
+
+    def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
+        x = check_start(x, c, f"{_NAME}.init", bounds)
+        return initial_state(energy, x, c, f"{_NAME}.init")
+
+    def step(state: ChainState, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
+        where = f"{_NAME}.step {state.step}"
+        check_generator(generator, state.x, where)
+        eps = step_size_at(step_size_schedule, step_size, state.step, where)
+        sigma = math.sqrt(2.0 * eps) if noise_scale is None else float(noise_scale)
+        grad = state.grad if grad_clip is None else clip_per_sample_norm(state.grad, grad_clip)
+        x_new, _ = langevin_proposal(state.x, grad, eps, sigma, generator)
+        if bounds is not None:
+            x_new.clamp_(bounds[0], bounds[1])
+        energy_new, grad_new = energy_and_grad(energy, x_new, state.c, where)
+        new_state = ChainState(x=x_new, c=state.c, energy=energy_new, grad=grad_new, step=state.step + 1)
+        check_every_n_steps(new_state, _NAME, check_every)
+        info = StepInfo(energy=energy_new, grad_norm=per_sample_norm(grad_new), acceptance_rate=torch.ones_like(energy_new))
+        return new_state, info
+
+    return SamplingAlgorithm(init, step)
