@@ -106,7 +106,7 @@ def test_sliced_loss_equals_the_exact_score_matching_loss_in_expectation():
     loss = SlicedScoreMatching(projections, generator_seed=3)(model, x).loss
     # v^T P v has variance 2 tr(P^2); its mean over 20 x 20000 draws has se sqrt(2 tr(P^2) / 4e5); 5 se.
     se = torch.sqrt(2 * torch.trace(model.precision @ model.precision) / (20 * projections))
-    assert abs(float((loss - exact).detach())) < 5 * float(se)
+    assert abs(float((loss - exact).detach())) < 5 * float(se.detach())
 
 
 def test_bad_input_is_named():
