@@ -23,11 +23,26 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["langevin_chain", "HandwrittenPCD"]
+__all__ = ["PlainEnergy", "langevin_chain", "HandwrittenPCD"]
 
 EnergyFunction = Callable[[Tensor], Tensor]
+
+
+class PlainEnergy(nn.Module):
+    """A network ``[B, D] -> [B, 1]`` used as an energy ``[B, D] -> [B]``, with no input checks.
+
+    Shapes:
+        - x: ``[B, D]``; output ``[B]``.
+    """
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.network(x).squeeze(-1)
 
 
 def langevin_chain(
@@ -80,7 +95,7 @@ class HandwrittenPCD:
 
     def __init__(
         self,
-        energy: torch.nn.Module,
+        energy: nn.Module,
         optimizer: torch.optim.Optimizer,
         event_shape: tuple[int, ...],
         capacity: int,
