@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence
 import networkx as nx
 import numpy as np
 import torch
-from rdkit import Chem
+from rdkit import Chem, rdBase
 
 from structebm.chem.dense import MAX_BOND_ORDER, DenseMolGraph
 from structebm.chem.vocab import AtomVocabulary
@@ -148,7 +148,8 @@ def _decode(atoms: np.ndarray, bonds: np.ndarray, vocabulary: AtomVocabulary, sa
     mol = mol.GetMol()
     if sanitize:
         try:
-            Chem.SanitizeMol(mol)
+            with rdBase.BlockLogs():
+                Chem.SanitizeMol(mol)
         except Exception:
             return None
     return mol
@@ -232,7 +233,8 @@ def networkx_to_mol(graph: nx.Graph, sanitize: bool = True) -> Optional[Chem.Mol
     out = mol.GetMol()
     if sanitize:
         try:
-            Chem.SanitizeMol(out)
+            with rdBase.BlockLogs():
+                Chem.SanitizeMol(out)
         except Exception:
             return None
     return out

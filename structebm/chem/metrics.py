@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence
 
-from rdkit import Chem
+from rdkit import Chem, rdBase
 
 from structebm.chem.convert import dense_to_mols, mol_to_smiles
 from structebm.chem.dense import DenseMolGraph
@@ -76,7 +76,8 @@ def corrected_molecules(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> Lis
             continue
         fragment = Chem.Mol(largest_fragment(mol))
         try:
-            Chem.SanitizeMol(fragment)
+            with rdBase.BlockLogs():
+                Chem.SanitizeMol(fragment)
         except Exception:
             out.append(None)
             continue

@@ -23,15 +23,17 @@ extra types makes SMILES -> dense graph -> SMILES exact on every molecule of bot
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Dict, Tuple
 
 import torch
-from rdkit import Chem
+from rdkit import Chem, rdBase
 from torch import Tensor
 
 __all__ = ["AtomType", "AtomVocabulary", "QM9_VOCABULARY", "ZINC250K_VOCABULARY", "get_vocabulary"]
 
 _PERIODIC_TABLE = Chem.GetPeriodicTable()
+_LARGEST_VALENCE_TRIED = 8
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,39 @@ class AtomType:
     def max_valence(self) -> int:
         """Largest total bond order (heavy-atom bonds plus hydrogens) RDKit accepts.
 
-        A charged atom takes the valences of its isoelectronic neutral element
-        (``N+`` like C, ``O-`` like F, ``S+`` like P):
+        For neutral atoms this is the largest entry of RDKit's valence list (C 4, N 3, S 6,
+        P 5 ...); charged atoms mostly follow their isoelectronic element (``N+`` 4, ``O-`` 1,
+        ``C-`` 3) with RDKit's exceptions (``S-`` 5). The value is read off RDKit itself, as the
+        largest ``v`` for which the atom with ``v`` single bonds to fluorine sanitizes,
 
         .. math::
-            v_{\\max}(Z, q) = \\max \\operatorname{valences}(Z - q).
+            v_{\\max}(Z, q) = \\max \\{ v : \\mathrm{sanitize}(\\mathrm{X}^{q}\\mathrm{F}_v) \\},
+
+        so the tensor check of :mod:`structebm.chem.valence` agrees with RDKit sanitization.
         """
-        return max(_PERIODIC_TABLE.GetValenceList(self.atomic_number - self.charge))
+        return _max_valence(self.atomic_number, self.charge)
+
+
+@lru_cache(maxsize=None)
+def _max_valence(atomic_number: int, charge: int) -> int:
+    largest = -1
+    for valence in range(_LARGEST_VALENCE_TRIED + 1):
+        mol = Chem.RWMol()
+        centre = Chem.Atom(atomic_number)
+        centre.SetFormalCharge(charge)
+        mol.AddAtom(centre)
+        for neighbour in range(1, valence + 1):
+            mol.AddAtom(Chem.Atom(9))
+            mol.AddBond(0, neighbour, Chem.BondType.SINGLE)
+        try:
+            with rdBase.BlockLogs():
+                Chem.SanitizeMol(mol)
+        except Exception:
+            continue
+        largest = valence
+    if largest < 0:
+        raise ValueError(f"RDKit accepts no valence for atomic number {atomic_number} with charge {charge}")
+    return largest
 
 
 @dataclass(frozen=True)
