@@ -111,6 +111,11 @@ class ReplayBuffer(ChainSource):
         num_classes: number of classes for per-class storage; ``c`` must then be
             integer labels ``[B]`` in ``[0, num_classes)``.
 
+    Besides the shared ``start`` / ``update``, :meth:`initial` (draw starts and their slots) and
+    :meth:`push` (write end points back) can be called directly. :meth:`statistics` reports the
+    fill level, the restart fractions of the last draw and the mean energy of the stored states
+    (as computed when they were written, so it lags parameter updates).
+
     Shapes:
         - storage: ``[capacity, *event]`` (per-class: class ``k`` owns slots
           ``[k*S, (k+1)*S)``).
