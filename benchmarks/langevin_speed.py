@@ -1,0 +1,383 @@
+"""Speed of Langevin sampling and persistent-CD training: structebm against a hand-written
+plain-torch loop, torchebm 0.8.9 and ebmkit 0.16.0, all in one process on one machine.
+
+Two workloads on two MLP energies (SiLU, identical weights copied into every
+implementation), batch ``B`` chains:
+
+- ``langevin``: a chain of ``T`` unadjusted Langevin steps,
+  :math:`x_{t+1} = x_t - \\epsilon \\nabla_x E(x_t) + \\sigma \\xi_t`; reported as
+  milliseconds per step (chain time / ``T``).
+- ``pcd_step``: one persistent contrastive-divergence training step: draw chain starts
+  from a replay buffer, run ``K`` Langevin steps, loss
+  :math:`\\overline{E(x^+)} - \\overline{E(x^-)}`, backward, one Adam step, write the
+  chains back; reported as milliseconds per training step.
+
+Each timed call is repeated after warm-up calls, the implementations are interleaved
+within every repeat (so a burst of load from other processes hits all of them alike), and
+the median is reported. ``--compile`` adds structebm with a ``torch.compile``-d energy.
+
+Usage::
+
+    python benchmarks/langevin_speed.py --out results/langevin_speed.json   # also writes .md
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.peers.ebmkit_peer import EbmkitPCD, ebmkit_chain, ebmkit_sampler
+from benchmarks.peers.handwritten import HandwrittenPCD, PlainEnergy, langevin_chain
+from benchmarks.peers.torchebm_peer import TorchEBMEnergy, TorchEBMPCD, torchebm_chain, torchebm_sampler
+from structebm.energies.mlp import MLPEnergy
+from structebm.objectives.contrastive import ContrastiveDivergence
+from structebm.samplers.base import run_chain
+from structebm.samplers.chains import ReplayBuffer
+from structebm.samplers.langevin import langevin
+from structebm.spaces import ContinuousSpace
+
+__all__ = [
+    "EnergySpec",
+    "BenchmarkConfig",
+    "IMPLEMENTATIONS",
+    "build_energies",
+    "langevin_runners",
+    "pcd_runners",
+    "run_benchmark",
+    "machine_info",
+    "markdown_report",
+    "write_report",
+    "main",
+]
+
+IMPLEMENTATIONS = ("structebm", "handwritten", "torchebm", "ebmkit")
+Runner = Callable[[], Tensor]
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    """An MLP energy ``in_dim -> hidden... -> 1`` with SiLU activations."""
+
+    name: str
+    in_dim: int
+    hidden: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Every setting of the benchmark; identical for all implementations.
+
+    ``noise_scale`` defaults to :math:`\\sqrt{2\\epsilon}` (the correctly scaled ULA).
+    ``pcd_chain_steps`` is ``K``: 20 is a typical short-run PCD length (Du & Mordatch use
+    20–60) and long enough that the chain, not the buffer or optimiser, dominates.
+    """
+
+    energies: tuple[EnergySpec, ...] = (
+        EnergySpec("mlp_2-128-128-1", 2, (128, 128)),
+        EnergySpec("mlp_784-256-256-1", 784, (256, 256)),
+    )
+    batch_size: int = 1024
+    langevin_steps: int = 100
+    pcd_chain_steps: int = 20
+    step_size: float = 0.01
+    noise_scale: float = math.sqrt(2 * 0.01)
+    buffer_capacity: int = 10000
+    reinit_prob: float = 0.05
+    learning_rate: float = 1e-4
+    warmup: int = 2
+    repeats: int = 7
+    threads: int = 2
+    seed: int = 0
+    compile: bool = False
+    cases: tuple[str, ...] = field(default=("langevin", "pcd_step"))
+
+
+def build_energies(spec: EnergySpec, seed: int) -> tuple[MLPEnergy, PlainEnergy]:
+    """structebm's ``MLPEnergy`` and a plain copy of its network with the same weights."""
+    torch.manual_seed(seed)
+    energy = MLPEnergy(spec.in_dim, spec.hidden, activation="silu")
+    return energy, PlainEnergy(copy.deepcopy(energy.net))
+
+
+def _maybe_compiled(energy: MLPEnergy, compiled: bool) -> nn.Module:
+    return torch.compile(energy) if compiled else energy
+
+
+def langevin_runners(spec: EnergySpec, config: BenchmarkConfig, start: Tensor) -> dict[str, Runner]:
+    """One closure per implementation, each running the ``T``-step chain from ``start``.
+
+    Every call reseeds its generator, so repeats do identical work and structebm and the
+    hand-written loop (and, up to rounding, the peers) return the same samples.
+    """
+    energy, plain = build_energies(spec, config.seed)
+    eps, sigma, steps, seed = config.step_size, config.noise_scale, config.langevin_steps, config.seed + 1
+
+    def structebm_with(module: nn.Module) -> Runner:
+        algorithm = langevin(module, eps, sigma)
+        return lambda: run_chain(algorithm, start, steps, torch.Generator().manual_seed(seed))[0]
+
+    torchebm_model = TorchEBMEnergy(copy.deepcopy(plain))
+    torchebm = torchebm_sampler(torchebm_model, eps, sigma)
+    ebmkit = ebmkit_sampler(eps, sigma, steps)
+    ebmkit_energy = copy.deepcopy(plain)
+
+    def ebmkit_run() -> Tensor:
+        torch.manual_seed(seed)
+        return ebmkit_chain(ebmkit, ebmkit_energy, start)
+
+    runners: dict[str, Runner] = {
+        "structebm": structebm_with(energy),
+        "handwritten": lambda: langevin_chain(plain, start, eps, sigma, steps, torch.Generator().manual_seed(seed)),
+        "torchebm": lambda: torchebm_chain(torchebm, start, steps, torch.Generator().manual_seed(seed)),
+        "ebmkit": ebmkit_run,
+    }
+    if config.compile:
+        runners["structebm_compiled"] = structebm_with(_maybe_compiled(copy.deepcopy(energy), True))
+    return runners
+
+
+def _structebm_pcd(energy: nn.Module, parameters: nn.Module, spec: EnergySpec, config: BenchmarkConfig, data: Tensor) -> Runner:
+    source = ReplayBuffer(ContinuousSpace((spec.in_dim,)), config.buffer_capacity, config.reinit_prob)
+    objective = ContrastiveDivergence(
+        langevin, source, config.pcd_chain_steps, generator_seed=config.seed + 2,
+        sampler_options={"step_size": config.step_size, "noise_scale": config.noise_scale},
+    )
+    objective.bind(energy)
+    optimizer = torch.optim.Adam(parameters.parameters(), lr=config.learning_rate)
+
+    def step() -> Tensor:
+        out = objective(energy, data)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+        return out.loss.detach()
+
+    return step
+
+
+def pcd_runners(spec: EnergySpec, config: BenchmarkConfig, data: Tensor) -> dict[str, Runner]:
+    """One closure per implementation making one PCD training step on ``data``.
+
+    Each implementation trains its own copy of the same initial network with its own
+    Adam optimiser and replay buffer; a closure returns the detached loss.
+    """
+    energy, plain = build_energies(spec, config.seed)
+    common = dict(step_size=config.step_size, noise_scale=config.noise_scale, num_steps=config.pcd_chain_steps)
+    hand_net = copy.deepcopy(plain)
+    handwritten = HandwrittenPCD(
+        hand_net, torch.optim.Adam(hand_net.parameters(), lr=config.learning_rate), (spec.in_dim,),
+        config.buffer_capacity, config.reinit_prob, generator=torch.Generator().manual_seed(config.seed + 2), **common,
+    )
+    torchebm_model = TorchEBMEnergy(copy.deepcopy(plain))
+    torchebm = TorchEBMPCD(
+        torchebm_model, torch.optim.Adam(torchebm_model.parameters(), lr=config.learning_rate),
+        config.buffer_capacity, config.reinit_prob, generator=torch.Generator().manual_seed(config.seed + 2), **common,
+    )
+    ebmkit_net = copy.deepcopy(plain)
+    torch.manual_seed(config.seed + 2)
+    ebmkit = EbmkitPCD(
+        ebmkit_net, torch.optim.Adam(ebmkit_net.parameters(), lr=config.learning_rate), (spec.in_dim,),
+        config.buffer_capacity, config.reinit_prob, **common,
+    )
+    runners: dict[str, Runner] = {
+        "structebm": _structebm_pcd(energy, energy, spec, config, data),
+        "handwritten": lambda: handwritten.step(data),
+        "torchebm": lambda: torchebm.step(data),
+        "ebmkit": lambda: ebmkit.step(data),
+    }
+    if config.compile:
+        compiled_base = copy.deepcopy(energy)
+        runners["structebm_compiled"] = _structebm_pcd(torch.compile(compiled_base), compiled_base, spec, config, data)
+    return runners
+
+
+NOTES = """\
+- Same for everyone: SiLU MLP energies with identical initial weights, float32, CPU, batch {batch_size},
+  ULA with step size {step_size:g} and noise std {noise_scale:.4g}; {langevin_steps}-step chains for
+  `langevin`; K = {pcd_chain_steps} chain steps, replay buffer of {buffer_capacity} states, Adam
+  (lr {learning_rate:g}), loss mean E(data) - mean E(negatives) without regularisers for `pcd_step`.
+- structebm goes through its public API: `langevin()` + `run_chain` for `langevin`, and
+  `ContrastiveDivergence(langevin, ReplayBuffer(ContinuousSpace), K)` called as the trainer calls it
+  (`objective(energy, batch)`, then `zero_grad`, `backward`, Adam `step`) for `pcd_step`. The trainer's
+  own finite-loss / finite-gradient checks and logging are not part of any timed step.
+- structebm evaluates the energy and its gradient once more than the others per chain: `init` evaluates
+  the starting point, and each step evaluates the state it moves to (the energy and gradient travel
+  in the chain state), so a K-step chain makes K + 1 gradient evaluations against K.
+- torchebm: `LangevinDynamics` is an Euler-Maruyama step with diffusion s^2, so its `noise_scale` is set
+  to sigma / sqrt(2 epsilon) to give the same noise std. Its PCD buffer starts at N(0, 0.01^2) instead of
+  N(0, 1), is read with stratified slots and written FIFO, and instead of restarting chains from noise
+  with probability {reinit_prob:g} it perturbs that fraction of the starts with N(0, 0.01^2) noise. Its
+  `ContrastiveDivergence` computes the positive and negative energies separately (as all others do).
+  Its `ContrastiveDivergenceTrainer.train_step` adds two no-grad energy passes for metrics, so the loss
+  is called directly with the same four-line optimiser step as everyone else; the energy regulariser
+  (default 0.001) is switched off.
+- ebmkit: `LangevinDynamics(step_size, noise_scale)` is the same rule; its sampler freezes the
+  parameters while it runs and draws noise from torch's global generator (reseeded before each timed
+  chain). `ContrastiveDivergence(sampler, ReplayBuffer)` matches the others' buffer semantics (uniform
+  slots, restart from N(0, 1) with probability {reinit_prob:g}, write-back to the drawn slots); the step
+  body is the one of `ebm.Trainer.fit` without its batch drawing and metric history.
+- hand-written: `torch.autograd.grad` in a Python loop, in-place updates, no checks
+  (benchmarks/peers/handwritten.py).
+- Timing: {warmup} warm-up call(s) per implementation, then {repeats} repeats in which the
+  implementations run in turn; medians reported. `langevin` ms = chain time / {langevin_steps}.
+"""
+
+
+def _samples_agree(samples: dict[str, Tensor], reference: str = "handwritten") -> dict[str, float]:
+    """Largest absolute difference of each implementation's chain end point from the reference's."""
+    ref = samples[reference]
+    return {name: float((x - ref).abs().max()) for name, x in samples.items() if name != reference}
+
+
+def _summarise(medians_ms: dict[str, float], per: int) -> dict[str, float | bool]:
+    """Per-step milliseconds of every implementation, ratios and the two targets."""
+    row: dict[str, float | bool] = {f"{name}_ms": value / per for name, value in medians_ms.items()}
+    ours = row["structebm_ms"]
+    row["structebm_vs_handwritten"] = ours / row["handwritten_ms"]
+    row["structebm_vs_torchebm"] = ours / row["torchebm_ms"]
+    row["structebm_vs_ebmkit"] = ours / row["ebmkit_ms"]
+    if "structebm_compiled_ms" in row:
+        row["structebm_compiled_gain"] = ours / row["structebm_compiled_ms"]
+    row["within_5pct_of_handwritten"] = row["structebm_vs_handwritten"] <= 1.05
+    row["no_slower_than_peers"] = ours <= min(row["torchebm_ms"], row["ebmkit_ms"])
+    return row
+
+
+def _time_interleaved(runners: dict[str, Runner], warmup: int, repeats: int) -> dict[str, float]:
+    """Median wall time (ms) of each runner; within a repeat the runners take turns."""
+    for runner in runners.values():
+        for _ in range(warmup):
+            runner()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, runner in runners.items():
+            start = time.perf_counter()
+            runner()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def machine_info(threads: int) -> dict[str, object]:
+    """Where and with what the numbers were taken (load averages show how busy the machine was)."""
+    import ebm
+    import torchebm
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": threads,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchebm": torchebm.__version__,
+        "ebmkit": ebm.__version__,
+        "load_average_1_5_15": list(os.getloadavg()),
+    }
+
+
+def run_benchmark(config: BenchmarkConfig) -> dict[str, object]:
+    """Time every case on every energy; return the dictionary written as JSON.
+
+    Result keys are ``"<case>/<energy name>"``; each row holds ``<implementation>_ms`` (per
+    Langevin step for ``langevin``, per training step for ``pcd_step``), the ratios
+    ``structebm_vs_*``, the two targets and, for ``langevin``, the largest absolute
+    difference of each chain's end point from the hand-written one (same seed).
+    """
+    unknown = set(config.cases) - {"langevin", "pcd_step"}
+    if unknown:
+        raise ValueError(f"langevin_speed: unknown case(s) {sorted(unknown)}; choose from langevin, pcd_step")
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        results: dict[str, dict] = {}
+        for spec in config.energies:
+            inputs = torch.Generator().manual_seed(config.seed + 3)
+            start = torch.randn((config.batch_size, spec.in_dim), generator=inputs)
+            data = 0.5 * torch.randn((config.batch_size, spec.in_dim), generator=inputs)
+            if "langevin" in config.cases:
+                runners = langevin_runners(spec, config, start)
+                row = _summarise(_time_interleaved(runners, config.warmup, config.repeats), config.langevin_steps)
+                row["max_abs_diff_vs_handwritten"] = _samples_agree({name: run() for name, run in runners.items()})
+                results[f"langevin/{spec.name}"] = row
+            if "pcd_step" in config.cases:
+                runners = pcd_runners(spec, config, data)
+                results[f"pcd_step/{spec.name}"] = _summarise(_time_interleaved(runners, config.warmup, config.repeats), 1)
+        info = machine_info(config.threads)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return {"machine": info, "config": _config_dict(config), "results": results}
+
+
+def _config_dict(config: BenchmarkConfig) -> dict[str, object]:
+    out = asdict(config)
+    out["energies"] = [asdict(spec) for spec in config.energies]
+    return out
+
+
+def markdown_report(report: dict[str, object], config: BenchmarkConfig) -> str:
+    """A Markdown table of the per-step milliseconds and ratios, followed by the notes."""
+    names = [*IMPLEMENTATIONS] + (["structebm_compiled"] if config.compile else [])
+    header = ["case / energy", *[f"{n} ms" for n in names], "vs hand-written", "vs torchebm", "vs ebmkit"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, row in report["results"].items():
+        cells = [key, *[f"{row[f'{n}_ms']:.3f}" for n in names]]
+        cells += [f"{row[f'structebm_vs_{peer}']:.3f}" for peer in ("handwritten", "torchebm", "ebmkit")]
+        lines.append("| " + " | ".join(cells) + " |")
+    machine = report["machine"]
+    context = (
+        f"torch {machine['torch']}, {machine['torch_threads']} threads, {machine['cpu_count']} CPUs "
+        f"({machine['processor']}), load average {machine['load_average_1_5_15'][0]:.1f} at the end; "
+        "ratios are structebm time / peer time (below 1 = structebm faster)."
+    )
+    return "\n".join(
+        ["# Langevin / PCD speed", "", context, "", *lines, "", "## Notes", "", NOTES.format(**_config_dict(config))]
+    )
+
+
+def write_report(report: dict[str, object], config: BenchmarkConfig, out: Path) -> Path:
+    """Write ``out`` (JSON) and the Markdown table next to it (same name, ``.md``); return the latter."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    markdown = out.with_suffix(".md")
+    markdown.write_text(markdown_report(report, config))
+    return markdown
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="JSON file to write (the .md goes next to it)")
+    parser.add_argument("--compile", action="store_true", help="also time structebm with a torch.compile-d energy")
+    parser.add_argument("--repeats", type=int, default=BenchmarkConfig.repeats)
+    parser.add_argument("--warmup", type=int, default=BenchmarkConfig.warmup)
+    parser.add_argument("--threads", type=int, default=BenchmarkConfig.threads)
+    parser.add_argument("--cases", nargs="+", default=list(BenchmarkConfig.cases), choices=["langevin", "pcd_step"])
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.warmup < 0 or args.threads < 1:
+        parser.error("--repeats and --threads must be >= 1 and --warmup >= 0")
+    config = BenchmarkConfig(
+        repeats=args.repeats, warmup=args.warmup, threads=args.threads, compile=args.compile, cases=tuple(args.cases)
+    )
+    report = run_benchmark(config)
+    markdown = write_report(report, config, args.out)
+    print(markdown.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
