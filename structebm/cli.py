@@ -18,18 +18,24 @@ from lightning.pytorch.cli import LightningCLI
 
 from structebm.training.module import EBMModule
 
-__all__ = ["main"]
+__all__ = ["build_cli", "main"]
 
 
-def main(args: Optional[list[str]] = None) -> LightningCLI:
-    """Run the CLI (``args`` replaces ``sys.argv[1:]``, for tests and notebooks)."""
+def build_cli(args: Optional[list[str]] = None, run: bool = True) -> LightningCLI:
+    """Parse ``args`` (default ``sys.argv[1:]``), build model, data and trainer, and run the subcommand."""
     return LightningCLI(
         EBMModule,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
         args=args,
+        run=run,
     )
+
+
+def main() -> None:
+    """Console entry point of the ``structebm`` command."""
+    build_cli()
 
 
 if __name__ == "__main__":

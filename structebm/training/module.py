@@ -15,9 +15,10 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import HasLogPartition, batch_size_of, check_energy_output
+from structebm.energies.base import EnergyOutputError, HasLogPartition, batch_size_of, check_energy_output
 from structebm.objectives.base import Objective, split_batch
-from structebm.training.divergence import check_finite_gradients, check_finite_loss
+from structebm.samplers.base import ChainDivergedError
+from structebm.training.divergence import TrainingDivergedError, check_finite_gradients, check_finite_loss
 from structebm.training.rng import collect_generator_states, load_generator_states
 
 __all__ = ["EBMModule"]
@@ -36,9 +37,10 @@ class EBMModule(pl.LightningModule):
     Every metric the objective returns is logged under ``train/``; the validation step
     logs the mean energy of held-out data, and the exact negative log-likelihood when
     the energy has an exact log-partition. The total parameter-gradient norm is logged as
-    ``train/param_grad_norm``. A non-finite loss or gradient stops training with
+    ``train/param_grad_norm``. A non-finite energy, loss or gradient, or a diverged
+    sampler chain, stops training with
     :class:`~structebm.training.divergence.TrainingDivergedError`, naming the step and
-    the offending metrics or parameters.
+    the offending metrics, chains or parameters.
 
     Random-number generators owned by the objective (chain sources, samplers) are saved
     in the checkpoint and restored on resume, so a resumed run continues the same chains.
@@ -70,8 +72,11 @@ class EBMModule(pl.LightningModule):
         return self.energy(x, c)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        out = self.objective(self.energy, batch)
         where = f"training step {self.global_step} (epoch {self.current_epoch}, batch {batch_idx})"
+        try:
+            out = self.objective(self.energy, batch)
+        except (EnergyOutputError, ChainDivergedError) as error:
+            raise TrainingDivergedError(f"{where}: {error}") from error
         check_finite_loss(out.loss, out.metrics, where)
         x, _ = split_batch(batch)
         metrics = {f"train/{k}": v for k, v in out.metrics.items()}

@@ -8,6 +8,9 @@ a Langevin sampler makes of it. Two MMDs to held-out data are printed and saved:
   quality, independent of any MCMC);
 - ``mmd_langevin``: samples from a long Langevin chain started from uniform noise
   (the model plus the sampler used in practice).
+
+MMD² uses a sum of RBF kernels with bandwidths :data:`MMD_BANDWIDTHS`, so that it sees
+both the modes' placement and their width.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from structebm.evaluation.mmd import mmd_rbf
 from structebm.samplers.base import run_chain
 from structebm.samplers.langevin import langevin
 
-__all__ = ["Toy2DReport", "grid_density"]
+__all__ = ["Toy2DReport", "grid_density", "MMD_BANDWIDTHS"]
+
+MMD_BANDWIDTHS = (0.1, 0.3, 1.0)
 
 
 def grid_density(energy: torch.nn.Module, box: float, grid_size: int) -> tuple[Tensor, Tensor, float]:
@@ -94,8 +99,8 @@ class Toy2DReport(pl.Callback):
         chain_samples, _ = run_chain(sampler, noise, self.langevin_steps, generator)
         reference = test_x[: self.num_samples]
         self.metrics = {
-            "mmd_model": mmd_rbf(model_samples, reference),
-            "mmd_langevin": mmd_rbf(chain_samples, reference),
+            "mmd_model": mmd_rbf(model_samples, reference, MMD_BANDWIDTHS),
+            "mmd_langevin": mmd_rbf(chain_samples, reference, MMD_BANDWIDTHS),
             "num_samples": self.num_samples,
             "langevin_steps": self.langevin_steps,
             "langevin_step_size": self.step_size,
