@@ -13,6 +13,9 @@ Changing site ``i`` to ``k`` changes the energy by the local field ``φ_i(k) = h
 .. math::
     E(x_{i \\leftarrow k}) - E(x) = -\\bigl(φ_i(k) - φ_i(x_i)\\bigr).
 
+The energy, these local changes and the one-hot energy share one product of the
+flattened one-hot state with the ``[LK, LK]`` coupling matrix, ``O(B (LK)^2)`` each.
+
 Couplings are stored unconstrained (``W``) and used as ``J = ½(W + W^⊤) ⊙ P`` where
 ``W^⊤_ij[a, b] = W_ji[b, a]`` and ``P`` is a fixed symmetric 0/1 pattern with zero diagonal
 (all pairs by default, a lattice for Ising), so symmetry and sparsity hold at every step.
@@ -34,6 +37,7 @@ from structebm.structured.enumerate import (
     check_categorical_states,
     check_enumerable,
     enumerate_energies,
+    one_hot_states,
     log_partition_from_energies,
     marginals_from_log_probs,
     sample_from_log_probs,
@@ -173,29 +177,34 @@ class PottsEnergy(Energy):
             b, i, k = (~torch.isfinite(c)).nonzero()[0].tolist()
             raise ValueError(f"{where}: c is not finite at (batch {b}, site {i}, state {k})")
 
-    def _energy(self, x: Tensor, c: Optional[Tensor]) -> Tensor:
-        sites = torch.arange(self.length, device=x.device)
-        field_term = self.fields[sites, x].sum(dim=1)
-        if c is not None:
-            field_term = field_term + c.gather(2, x[:, :, None]).squeeze(2).sum(dim=1)
-        pair_values = self.couplings[sites[:, None], sites[None, :], x[:, :, None], x[:, None, :]]
-        return -field_term - 0.5 * pair_values.sum(dim=(1, 2))
+    @property
+    def coupling_matrix(self) -> Tensor:
+        """``J`` as a symmetric ``[L*K, L*K]`` matrix, entry ``(i*K + a, j*K + b) = J_ij[a, b]``."""
+        size = self.length * self.num_states
+        return self.couplings.permute(0, 2, 1, 3).reshape(size, size)
+
+    def _field_and_pair_field(self, x_one_hot: Tensor, c: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        """Site fields ``h + c`` and pair fields ``Σ_j J_ij[a, x_j]`` (one matrix product), both ``[B, L, K]``."""
+        fields = self.fields if c is None else self.fields + c
+        pair_field = (x_one_hot.flatten(1) @ self.coupling_matrix).view_as(x_one_hot)
+        return fields, pair_field
+
+    def _energy_of_one_hot(self, x_one_hot: Tensor, c: Optional[Tensor]) -> Tensor:
+        fields, pair_field = self._field_and_pair_field(x_one_hot, c)
+        return -(x_one_hot * (fields + 0.5 * pair_field)).sum(dim=(1, 2))
 
     def forward(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
         check_categorical_states(x, self.num_states, self.length, where="PottsEnergy.forward")
         self._check_condition(c, x.shape[0], "PottsEnergy.forward")
-        return self._energy(x.long(), c)
+        return self._energy_of_one_hot(one_hot_states(x, self.num_states, self.fields.dtype), c)
 
     def local_energy_deltas(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor:
         """``E(x with x_i := k) - E(x)`` for every site and state, in closed form. Shape ``[B, L, K]``."""
         check_categorical_states(x, self.num_states, self.length, where="PottsEnergy.local_energy_deltas")
         self._check_condition(c, x.shape[0], "PottsEnergy.local_energy_deltas")
-        one_hot = nn.functional.one_hot(x.long(), self.num_states).to(self.fields.dtype)
-        local_field = self.fields + torch.einsum("ijab,njb->nia", self.couplings, one_hot)
-        if c is not None:
-            local_field = local_field + c
-        current = local_field.gather(2, x.long()[:, :, None])
-        return -(local_field - current)
+        fields, pair_field = self._field_and_pair_field(one_hot_states(x, self.num_states, self.fields.dtype), c)
+        local_field = fields + pair_field
+        return -(local_field - local_field.gather(2, x.long()[:, :, None]))
 
     def one_hot_energy(self, x_one_hot: Tensor, c: Optional[Tensor] = None) -> Tensor:
         """Energy of (relaxed) one-hot states, differentiable in ``x_one_hot`` ``[B, L, K] → [B]``.
@@ -208,12 +217,11 @@ class PottsEnergy(Energy):
             x_one_hot.shape[1:] != expected
         ):
             got = tuple(x_one_hot.shape) if isinstance(x_one_hot, Tensor) else type(x_one_hot).__name__
-            raise ValueError(f"PottsEnergy.one_hot_energy: expected a float tensor [B, {self.length}, {self.num_states}], got {got}")
+            raise ValueError(
+                f"PottsEnergy.one_hot_energy: expected a float tensor [B, {self.length}, {self.num_states}], got {got}"
+            )
         self._check_condition(c, x_one_hot.shape[0], "PottsEnergy.one_hot_energy")
-        fields = self.fields if c is None else self.fields + c
-        field_term = (x_one_hot * fields).sum(dim=(1, 2))
-        pair_term = torch.einsum("nia,ijab,njb->n", x_one_hot, self.couplings, x_one_hot)
-        return -field_term - 0.5 * pair_term
+        return self._energy_of_one_hot(x_one_hot, c)
 
     def _enumerated_energies(self, c: Optional[Tensor], where: str) -> Tensor:
         """Energies of all ``K^L`` states, ``[K^L]`` (``[B, K^L]`` with c)."""
@@ -222,7 +230,7 @@ class PottsEnergy(Energy):
         sites = torch.arange(self.length, device=self.fields.device)
 
         def energy_of_states(states: Tensor) -> Tensor:
-            base = self._energy(states, None)
+            base = self._energy_of_one_hot(one_hot_states(states, self.num_states, self.fields.dtype), None)
             if c is None:
                 return base
             return base[None, :] - c[:, sites, states].sum(dim=-1)

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_ENUMERATION_STATES",
     "EnumerationTooLargeError",
     "check_categorical_states",
+    "one_hot_states",
     "check_enumerable",
     "all_states",
     "state_index",
@@ -43,11 +44,14 @@ class EnumerationTooLargeError(ValueError):
     """Raised when ``K^L`` exceeds the enumeration limit."""
 
 
-def check_categorical_states(x: Tensor, num_states: int, length: Optional[int] = None, where: str = "state") -> None:
+def check_categorical_states(
+    x: Tensor, num_states: Optional[int], length: Optional[int] = None, where: str = "state"
+) -> None:
     """Check that ``x`` is an integer tensor ``[B, L]`` with values in ``[0, num_states)``.
 
-    Raises a :class:`ValueError` (or :class:`TypeError` for a wrong type) naming the first
-    offending ``(batch, site)`` position and its value.
+    ``num_states=None`` checks only that values are non-negative; ``length=None`` accepts any
+    ``L``. Raises a :class:`ValueError` (or :class:`TypeError` for a wrong type) naming the
+    first offending ``(batch, site)`` position and its value.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{where}: expected a LongTensor [B, L], got {type(x).__name__}")
@@ -57,13 +61,25 @@ def check_categorical_states(x: Tensor, num_states: int, length: Optional[int] =
         raise ValueError(f"{where}: expected shape [B, L], got {tuple(x.shape)}")
     if length is not None and x.shape[1] != length:
         raise ValueError(f"{where}: expected sequences of length {length}, got shape {tuple(x.shape)}")
-    bad = (x < 0) | (x >= num_states)
+    bad = (x < 0) if num_states is None else (x < 0) | (x >= num_states)
     if bad.any():
         b, i = bad.nonzero()[0].tolist()
+        allowed = "[0, ∞)" if num_states is None else f"[0, {num_states})"
         raise ValueError(
-            f"{where}: value {int(x[b, i])} at (batch {b}, site {i}) is outside [0, {num_states}); "
+            f"{where}: value {int(x[b, i])} at (batch {b}, site {i}) is outside {allowed}; "
             f"{int(bad.sum())} value(s) out of range in total"
         )
+
+
+def one_hot_states(x: Tensor, num_states: int, dtype: Optional[torch.dtype] = None) -> Tensor:
+    """Float one-hot encoding of (already checked) categorical states.
+
+    Shapes:
+        - x: ``[B, L]`` long in ``[0, K)``
+        - returns: ``[B, L, K]`` of ``dtype`` (default dtype if ``None``)
+    """
+    categories = torch.arange(num_states, device=x.device)
+    return (x.unsqueeze(-1) == categories).to(dtype or torch.get_default_dtype())
 
 
 def check_enumerable(length: int, num_states: int, where: str, limit: int = MAX_ENUMERATION_STATES) -> int:
