@@ -12,9 +12,9 @@ implementation), batch ``B`` chains:
   :math:`\\overline{E(x^+)} - \\overline{E(x^-)}`, backward, one Adam step, write the
   chains back; reported as milliseconds per training step.
 
-Each timed call is repeated after warm-up calls, the implementations are interleaved
-within every repeat (so a burst of load from other processes hits all of them alike), and
-the median is reported. ``--compile`` adds structebm with a ``torch.compile``-d energy.
+Every timed call is repeated after warm-up rounds, the implementations take turns within
+every round (so a burst of load from other processes hits all of them alike), and the
+median is reported. ``--compile`` adds structebm with a ``torch.compile``-d energy.
 
 Usage::
 
@@ -25,13 +25,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
-import os
-import platform
-import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -42,6 +37,7 @@ from torch import Tensor, nn
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import median_times_ms, write_report
 from benchmarks.peers.ebmkit_peer import EbmkitPCD, ebmkit_chain, ebmkit_sampler
 from benchmarks.peers.handwritten import HandwrittenPCD, PlainEnergy, langevin_chain
 from benchmarks.peers.torchebm_peer import TorchEBMEnergy, TorchEBMPCD, torchebm_chain, torchebm_sampler
@@ -60,9 +56,8 @@ __all__ = [
     "langevin_runners",
     "pcd_runners",
     "run_benchmark",
-    "machine_info",
-    "markdown_report",
-    "write_report",
+    "settings_of",
+    "write_benchmark_report",
     "main",
 ]
 
@@ -115,10 +110,6 @@ def build_energies(spec: EnergySpec, seed: int) -> tuple[MLPEnergy, PlainEnergy]
     return energy, PlainEnergy(copy.deepcopy(energy.net))
 
 
-def _maybe_compiled(energy: MLPEnergy, compiled: bool) -> nn.Module:
-    return torch.compile(energy) if compiled else energy
-
-
 def langevin_runners(spec: EnergySpec, config: BenchmarkConfig, start: Tensor) -> dict[str, Runner]:
     """One closure per implementation, each running the ``T``-step chain from ``start``.
 
@@ -148,7 +139,7 @@ def langevin_runners(spec: EnergySpec, config: BenchmarkConfig, start: Tensor) -
         "ebmkit": ebmkit_run,
     }
     if config.compile:
-        runners["structebm_compiled"] = structebm_with(_maybe_compiled(copy.deepcopy(energy), True))
+        runners["structebm_compiled"] = structebm_with(torch.compile(copy.deepcopy(energy)))
     return runners
 
 
@@ -234,24 +225,26 @@ NOTES = """\
   body is the one of `ebm.Trainer.fit` without its batch drawing and metric history.
 - hand-written: `torch.autograd.grad` in a Python loop, in-place updates, no checks
   (benchmarks/peers/handwritten.py).
-- Timing: {warmup} warm-up call(s) per implementation, then {repeats} repeats in which the
-  implementations run in turn; medians reported. `langevin` ms = chain time / {langevin_steps}.
+- Timing (benchmarks/_common.py): {warmup} warm-up round(s), then {repeats} rounds in which every
+  implementation runs once, in an order rotating from round to round; medians reported.
+  `langevin` ms = chain time / {langevin_steps}. `structebm_compiled` (with `--compile`) is structebm with
+  `torch.compile(energy)` (inductor), compilation done in the warm-up.
 """
 
 
 def _samples_agree(samples: dict[str, Tensor], reference: str = "handwritten") -> dict[str, float]:
-    """Largest absolute difference of each implementation's chain end point from the reference's."""
+    """Largest absolute difference of each chain end point from the reference's (same seed)."""
     ref = samples[reference]
-    return {name: float((x - ref).abs().max()) for name, x in samples.items() if name != reference}
+    return {f"max_abs_diff_{name}": float((x - ref).abs().max()) for name, x in samples.items() if name != reference}
 
 
-def _summarise(medians_ms: dict[str, float], per: int) -> dict[str, float | bool]:
-    """Per-step milliseconds of every implementation, ratios and the two targets."""
-    row: dict[str, float | bool] = {f"{name}_ms": value / per for name, value in medians_ms.items()}
+def _summarise(case: str, spec: EnergySpec, medians_ms: dict[str, float], per: int) -> dict[str, object]:
+    """One report row: per-step milliseconds of every implementation, ratios and the two targets."""
+    row: dict[str, object] = {"key": f"{case}/{spec.name}", "case": case, "energy": spec.name}
+    row.update({f"{name}_ms": value / per for name, value in medians_ms.items()})
     ours = row["structebm_ms"]
-    row["structebm_vs_handwritten"] = ours / row["handwritten_ms"]
-    row["structebm_vs_torchebm"] = ours / row["torchebm_ms"]
-    row["structebm_vs_ebmkit"] = ours / row["ebmkit_ms"]
+    for peer in ("handwritten", "torchebm", "ebmkit"):
+        row[f"structebm_vs_{peer}"] = ours / row[f"{peer}_ms"]
     if "structebm_compiled_ms" in row:
         row["structebm_compiled_gain"] = ours / row["structebm_compiled_ms"]
     row["within_5pct_of_handwritten"] = row["structebm_vs_handwritten"] <= 1.05
@@ -259,104 +252,66 @@ def _summarise(medians_ms: dict[str, float], per: int) -> dict[str, float | bool
     return row
 
 
-def _time_interleaved(runners: dict[str, Runner], warmup: int, repeats: int) -> dict[str, float]:
-    """Median wall time (ms) of each runner; within a repeat the runners take turns."""
-    for runner in runners.values():
-        for _ in range(warmup):
-            runner()
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, runner in runners.items():
-            start = time.perf_counter()
-            runner()
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(values) for name, values in times.items()}
+def run_benchmark(config: BenchmarkConfig) -> list[dict[str, object]]:
+    """Time every case on every energy; return one row per ``(case, energy)``.
 
-
-def machine_info(threads: int) -> dict[str, object]:
-    """Where and with what the numbers were taken (load averages show how busy the machine was)."""
-    import ebm
-    import torchebm
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": threads,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchebm": torchebm.__version__,
-        "ebmkit": ebm.__version__,
-        "load_average_1_5_15": list(os.getloadavg()),
-    }
-
-
-def run_benchmark(config: BenchmarkConfig) -> dict[str, object]:
-    """Time every case on every energy; return the dictionary written as JSON.
-
-    Result keys are ``"<case>/<energy name>"``; each row holds ``<implementation>_ms`` (per
-    Langevin step for ``langevin``, per training step for ``pcd_step``), the ratios
-    ``structebm_vs_*``, the two targets and, for ``langevin``, the largest absolute
-    difference of each chain's end point from the hand-written one (same seed).
+    A row holds ``key`` (``"<case>/<energy>"``), ``<implementation>_ms`` (per Langevin step
+    for ``langevin``, per training step for ``pcd_step``), the ratios ``structebm_vs_*``
+    (structebm time / peer time), the two targets as booleans and, for ``langevin``,
+    ``max_abs_diff_<implementation>``: the largest difference of its chain end point from
+    the hand-written one, all started from the same seed.
     """
     unknown = set(config.cases) - {"langevin", "pcd_step"}
     if unknown:
         raise ValueError(f"langevin_speed: unknown case(s) {sorted(unknown)}; choose from langevin, pcd_step")
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
+    rows: list[dict[str, object]] = []
     try:
-        results: dict[str, dict] = {}
         for spec in config.energies:
             inputs = torch.Generator().manual_seed(config.seed + 3)
             start = torch.randn((config.batch_size, spec.in_dim), generator=inputs)
             data = 0.5 * torch.randn((config.batch_size, spec.in_dim), generator=inputs)
             if "langevin" in config.cases:
                 runners = langevin_runners(spec, config, start)
-                row = _summarise(_time_interleaved(runners, config.warmup, config.repeats), config.langevin_steps)
-                row["max_abs_diff_vs_handwritten"] = _samples_agree({name: run() for name, run in runners.items()})
-                results[f"langevin/{spec.name}"] = row
+                medians = median_times_ms(runners, repeats=config.repeats, warmup=config.warmup)
+                row = _summarise("langevin", spec, medians, config.langevin_steps)
+                row.update(_samples_agree({name: run() for name, run in runners.items()}))
+                rows.append(row)
             if "pcd_step" in config.cases:
-                runners = pcd_runners(spec, config, data)
-                results[f"pcd_step/{spec.name}"] = _summarise(_time_interleaved(runners, config.warmup, config.repeats), 1)
-        info = machine_info(config.threads)
+                medians = median_times_ms(pcd_runners(spec, config, data), repeats=config.repeats, warmup=config.warmup)
+                rows.append(_summarise("pcd_step", spec, medians, 1))
     finally:
         torch.set_num_threads(previous_threads)
-    return {"machine": info, "config": _config_dict(config), "results": results}
+    return rows
 
 
-def _config_dict(config: BenchmarkConfig) -> dict[str, object]:
-    out = asdict(config)
-    out["energies"] = [asdict(spec) for spec in config.energies]
-    return out
+def settings_of(config: BenchmarkConfig) -> dict[str, object]:
+    """The configuration and the peers' versions, as stored in the report."""
+    import ebm
+    import torchebm
+
+    settings = asdict(config)
+    settings["energies"] = [f"{spec.name} (in {spec.in_dim}, hidden {list(spec.hidden)})" for spec in config.energies]
+    settings.update(torchebm=torchebm.__version__, ebmkit=ebm.__version__)
+    return settings
 
 
-def markdown_report(report: dict[str, object], config: BenchmarkConfig) -> str:
-    """A Markdown table of the per-step milliseconds and ratios, followed by the notes."""
+def write_benchmark_report(rows: list[dict[str, object]], config: BenchmarkConfig, out: Path) -> tuple[Path, Path]:
+    """Write ``out`` (JSON) and the Markdown table next to it, with the environment at ``config.threads`` threads."""
     names = [*IMPLEMENTATIONS] + (["structebm_compiled"] if config.compile else [])
-    header = ["case / energy", *[f"{n} ms" for n in names], "vs hand-written", "vs torchebm", "vs ebmkit"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key, row in report["results"].items():
-        cells = [key, *[f"{row[f'{n}_ms']:.3f}" for n in names]]
-        cells += [f"{row[f'structebm_vs_{peer}']:.3f}" for peer in ("handwritten", "torchebm", "ebmkit")]
-        lines.append("| " + " | ".join(cells) + " |")
-    machine = report["machine"]
-    context = (
-        f"torch {machine['torch']}, {machine['torch_threads']} threads, {machine['cpu_count']} CPUs "
-        f"({machine['processor']}), load average {machine['load_average_1_5_15'][0]:.1f} at the end; "
-        "ratios are structebm time / peer time (below 1 = structebm faster)."
-    )
-    return "\n".join(
-        ["# Langevin / PCD speed", "", context, "", *lines, "", "## Notes", "", NOTES.format(**_config_dict(config))]
-    )
-
-
-def write_report(report: dict[str, object], config: BenchmarkConfig, out: Path) -> Path:
-    """Write ``out`` (JSON) and the Markdown table next to it (same name, ``.md``); return the latter."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    markdown = out.with_suffix(".md")
-    markdown.write_text(markdown_report(report, config))
-    return markdown
+    columns = ["key", *[f"{name}_ms" for name in names], "structebm_vs_handwritten", "structebm_vs_torchebm", "structebm_vs_ebmkit"]
+    if config.compile:
+        columns.append("structebm_compiled_gain")
+    notes = "Times are per Langevin step (`langevin`) or per training step (`pcd_step`); ratios are structebm / peer.\n\n"
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return write_report(
+            out, rows, "Langevin / PCD speed", settings_of(config), columns, notes + NOTES.format(**asdict(config))
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -370,11 +325,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0 or args.threads < 1:
         parser.error("--repeats and --threads must be >= 1 and --warmup >= 0")
+    if args.out.suffix != ".json":
+        parser.error(f"--out must end in .json, got {args.out}")
     config = BenchmarkConfig(
         repeats=args.repeats, warmup=args.warmup, threads=args.threads, compile=args.compile, cases=tuple(args.cases)
     )
-    report = run_benchmark(config)
-    markdown = write_report(report, config, args.out)
+    rows = run_benchmark(config)
+    _, markdown = write_benchmark_report(rows, config, args.out)
     print(markdown.read_text())
     return 0
 

@@ -22,7 +22,7 @@ from benchmarks.langevin_speed import (
     main,
     pcd_runners,
     run_benchmark,
-    write_report,
+    write_benchmark_report,
 )
 
 TINY = BenchmarkConfig(
@@ -73,37 +73,41 @@ def test_pcd_steps_train_every_implementation():
 
 
 def test_compiled_variant_matches_eager():
-    pytest.importorskip("torch._inductor")
     config = BenchmarkConfig(**{**TINY.__dict__, "compile": True, "cases": ("langevin",)})
     start = torch.randn(TINY.batch_size, SPEC.in_dim, generator=torch.Generator().manual_seed(9))
     runners = langevin_runners(SPEC, config, start)
     torch.testing.assert_close(runners["structebm_compiled"](), runners["structebm"](), rtol=0, atol=1e-5)
 
 
-def test_report_keys_and_files(tmp_path):
-    report = run_benchmark(TINY)
-    assert set(report) == {"machine", "config", "results"}
-    for key in ("torch", "torch_threads", "cpu_count", "torchebm", "ebmkit", "load_average_1_5_15"):
-        assert key in report["machine"], key
-    assert set(report["results"]) == {"langevin/tiny", "pcd_step/tiny"}
-    for row in report["results"].values():
+def test_report_rows_and_files(tmp_path):
+    rows = run_benchmark(TINY)
+    assert [row["key"] for row in rows] == ["langevin/tiny", "pcd_step/tiny"]
+    for row in rows:
         for name in IMPLEMENTATIONS:
             assert row[f"{name}_ms"] > 0
         assert row["structebm_vs_handwritten"] == pytest.approx(row["structebm_ms"] / row["handwritten_ms"])
         assert isinstance(row["within_5pct_of_handwritten"], bool)
         assert isinstance(row["no_slower_than_peers"], bool)
-    assert max(report["results"]["langevin/tiny"]["max_abs_diff_vs_handwritten"].values()) < 1e-5
+    for peer in ("structebm", "torchebm", "ebmkit"):
+        assert rows[0][f"max_abs_diff_{peer}"] < 1e-5
 
     out = tmp_path / "nested" / "speed.json"
-    markdown = write_report(report, TINY, out)
-    assert json.loads(out.read_text())["results"].keys() == report["results"].keys()
+    json_path, markdown = write_benchmark_report(rows, TINY, out)
+    report = json.loads(json_path.read_text())
+    assert [row["key"] for row in report["rows"]] == ["langevin/tiny", "pcd_step/tiny"]
+    assert report["environment"]["torch_threads"] == TINY.threads
+    for key in ("torch", "cpu_count", "load_average_1_5_15_min"):
+        assert key in report["environment"], key
+    assert {"torchebm", "ebmkit", "batch_size", "pcd_chain_steps"} <= set(report["settings"])
     table = markdown.read_text()
     assert markdown == out.with_suffix(".md")
-    assert "| langevin/tiny |" in table and "| pcd_step/tiny |" in table and "## Notes" in table
+    assert "| langevin/tiny |" in table and "| pcd_step/tiny |" in table and "torchebm" in table
 
 
 def test_bad_arguments_fail_clearly(tmp_path):
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "x.json"), "--repeats", "0"])
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "x.txt")])
     with pytest.raises(ValueError, match="unknown case"):
         run_benchmark(BenchmarkConfig(**{**TINY.__dict__, "cases": ("gibbs",)}))
