@@ -76,4 +76,4 @@ class MLPEnergy(Energy):
         if not isinstance(x, Tensor) or x.dim() < 2 or math.prod(x.shape[1:]) != self.in_dim:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"MLPEnergy: expected x of shape [B, {self.in_dim}] (or [B, *shape] with {self.in_dim} features), got {shape}")
-        return self.net(x.reshape(x.shape[0], self.in_dim)).squeeze(-1)
+        return self.net(x if x.dim() == 2 else x.reshape(x.shape[0], self.in_dim)).squeeze(-1)

@@ -43,6 +43,7 @@ __all__ = [
     "metropolis_hastings",
     "select_rows",
     "check_every_n_steps",
+    "ones_like_without_allocation",
 ]
 
 
@@ -93,11 +94,14 @@ def check_generator(generator: torch.Generator, x: Tensor, where: str) -> None:
         raise ValueError(f"{where}: the generator is on {generator.device} but the chain is on {x.device}")
 
 
-def energy_and_grad(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str) -> tuple[Tensor, Tensor]:
+def energy_and_grad(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool) -> tuple[Tensor, Tensor]:
     """Detached energy ``[B]`` and gradient ``∇ₓE`` of a batch, with one energy evaluation.
 
-    Only the output shape is checked (a metadata test that needs no device sync); the
-    finiteness of the chain is checked by :func:`check_every_n_steps`.
+    ``analytic_score`` says whether the energy has its own ``score`` (decided once, when the
+    sampler is built): an autograd score is a fresh tensor and is negated in place, an
+    analytic one may be shared by the energy and is copied. Only the output shape is checked
+    (a metadata test that needs no device sync); the chain's finiteness is checked by
+    :func:`check_every_n_steps`.
     """
     with torch.no_grad():
         values, scores = score(energy, x, c)
@@ -105,12 +109,13 @@ def energy_and_grad(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: st
         check_energy_output(values, x.shape[0], where)
     if scores.shape != x.shape:
         raise EnergyOutputError(f"{where}: the score has shape {tuple(scores.shape)}, expected {tuple(x.shape)}")
-    return values.detach(), torch.neg(scores.detach())
+    scores = scores.detach()
+    return values.detach(), torch.neg(scores) if analytic_score else scores.neg_()
 
 
-def initial_state(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str) -> ChainState:
+def initial_state(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool) -> ChainState:
     """Evaluate a validated starting point and check that its energy is finite."""
-    values, grad = energy_and_grad(energy, x, c, where)
+    values, grad = energy_and_grad(energy, x, c, where, analytic_score)
     check_energy_output(values, x.shape[0], where)
     state = ChainState(x=x, c=c, energy=values, grad=grad, step=0)
     check_chain_finite(state, where)
@@ -183,6 +188,20 @@ def metropolis_hastings(log_ratio: Tensor, generator: torch.Generator) -> tuple[
 def select_rows(mask: Tensor, new: Tensor, old: Tensor) -> Tensor:
     """Row-wise ``new[b] if mask[b] else old[b]`` for tensors ``[B, *event]`` and a mask ``[B]``."""
     return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
+
+
+_ONES: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+
+
+def ones_like_without_allocation(t: Tensor) -> Tensor:
+    """A read-only tensor of ones shaped like ``t``: a cached 0-d one, expanded (no kernel, no allocation).
+
+    In-place writes to it raise, since every element shares one memory location.
+    """
+    key = (t.device, t.dtype)
+    if key not in _ONES:
+        _ONES[key] = torch.ones((), device=t.device, dtype=t.dtype)
+    return _ONES[key].expand(t.shape)
 
 
 def check_every_n_steps(state: ChainState, sampler: str, check_every: int) -> None:

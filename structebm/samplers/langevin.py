@@ -25,6 +25,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
+from structebm.energies.base import HasScore
 from structebm.samplers._diffusion import (
     check_bounds,
     check_every_n_steps,
@@ -35,6 +36,7 @@ from structebm.samplers._diffusion import (
     energy_and_grad,
     initial_state,
     langevin_proposal,
+    ones_like_without_allocation,
     per_sample_norm,
     step_size_at,
 )
@@ -92,10 +94,11 @@ def langevin(
         raise TypeError(f"{_NAME}: step_size_schedule must be a callable int -> float")
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"{_NAME}: check_every must be an integer >= 1, got {check_every!r}")
+    analytic_score = isinstance(energy, HasScore)
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
-        return initial_state(energy, x, c, f"{_NAME}.init")
+        return initial_state(energy, x, c, f"{_NAME}.init", analytic_score)
 
     def step(state: ChainState, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
         where = f"{_NAME}.step {state.step}"
@@ -106,10 +109,10 @@ def langevin(
         x_new, _ = langevin_proposal(state.x, grad, eps, sigma, generator)
         if bounds is not None:
             x_new.clamp_(bounds[0], bounds[1])
-        energy_new, grad_new = energy_and_grad(energy, x_new, state.c, where)
+        energy_new, grad_new = energy_and_grad(energy, x_new, state.c, where, analytic_score)
         new_state = ChainState(x=x_new, c=state.c, energy=energy_new, grad=grad_new, step=state.step + 1)
         check_every_n_steps(new_state, _NAME, check_every)
-        info = StepInfo(energy=energy_new, grad_norm=per_sample_norm(grad_new), acceptance_rate=torch.ones_like(energy_new))
+        info = StepInfo(energy=energy_new, grad_norm=per_sample_norm(grad_new), acceptance_rate=ones_like_without_allocation(energy_new))
         return new_state, info
 
     return SamplingAlgorithm(init, step)

@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
+from structebm.energies.base import HasScore
 from structebm.samplers._diffusion import (
     check_bounds,
     check_every_n_steps,
@@ -87,17 +88,18 @@ def mala(
         raise TypeError(f"{_NAME}: step_size_schedule must be a callable int -> float")
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"{_NAME}: check_every must be an integer >= 1, got {check_every!r}")
+    analytic_score = isinstance(energy, HasScore)
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
-        return initial_state(energy, x, c, f"{_NAME}.init")
+        return initial_state(energy, x, c, f"{_NAME}.init", analytic_score)
 
     def step(state: ChainState, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
         where = f"{_NAME}.step {state.step}"
         check_generator(generator, state.x, where)
         eps = step_size_at(step_size_schedule, step_size, state.step, where)
         proposal, noise = langevin_proposal(state.x, state.grad, eps, math.sqrt(2.0 * eps), generator)
-        energy_prop, grad_prop = energy_and_grad(energy, proposal, state.c, where)
+        energy_prop, grad_prop = energy_and_grad(energy, proposal, state.c, where, analytic_score)
         # log q(x'|x) = -|x' - x + eps grad(x)|^2 / (4 eps) = -|noise|^2 / 2 exactly, since x' - x + eps grad(x) = sqrt(2 eps) noise.
         log_forward = noise.square().reshape(noise.shape[0], -1).sum(dim=1).mul_(-0.5)
         log_backward = proposal_log_density(state.x, proposal, grad_prop, eps)
