@@ -25,10 +25,11 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import EnergyOutputError, check_energy_output, score
+from structebm.energies.base import EnergyOutputError, HasScore, check_energy_output, score
 from structebm.samplers.base import ChainState, check_chain_finite
 
 __all__ = [
+    "check_sampler_arguments",
     "check_positive",
     "check_bounds",
     "check_start",
@@ -66,6 +67,27 @@ def check_bounds(bounds: Optional[tuple[float, float]], where: str) -> Optional[
     if math.isnan(low) or math.isnan(high) or not low < high:
         raise ValueError(f"{where}: bounds need low < high, got ({low}, {high})")
     return low, high
+
+
+def check_sampler_arguments(
+    energy: nn.Module,
+    step_size: float,
+    bounds: Optional[tuple[float, float]],
+    step_size_schedule: Optional[Callable[[int], float]],
+    check_every: int,
+    where: str,
+) -> tuple[float, Optional[tuple[float, float]], bool]:
+    """Validate the settings both samplers share; return ``(step_size, bounds, analytic_score)``.
+
+    ``analytic_score`` records once whether the energy provides its own ``score``.
+    """
+    if not isinstance(energy, nn.Module):
+        raise TypeError(f"{where}: energy must be an nn.Module, got {type(energy).__name__}")
+    if step_size_schedule is not None and not callable(step_size_schedule):
+        raise TypeError(f"{where}: step_size_schedule must be a callable int -> float")
+    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+        raise ValueError(f"{where}: check_every must be an integer >= 1, got {check_every!r}")
+    return check_positive(step_size, "step_size", where), check_bounds(bounds, where), isinstance(energy, HasScore)
 
 
 def check_start(x: Tensor, c: Optional[Tensor], where: str, bounds: Optional[tuple[float, float]]) -> Tensor:

@@ -25,9 +25,8 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import HasScore
 from structebm.samplers._diffusion import (
-    check_bounds,
+    check_sampler_arguments,
     check_every_n_steps,
     check_generator,
     check_positive,
@@ -83,18 +82,10 @@ def langevin(
         - state.energy, info.energy, info.grad_norm, info.acceptance_rate: ``[B]``
         - state.grad: ``[B, *event]``, the gradient :math:`\\nabla_x E` at ``state.x``
     """
-    if not isinstance(energy, nn.Module):
-        raise TypeError(f"{_NAME}: energy must be an nn.Module, got {type(energy).__name__}")
-    step_size = check_positive(step_size, "step_size", _NAME)
+    step_size, bounds, analytic_score = check_sampler_arguments(energy, step_size, bounds, step_size_schedule, check_every, _NAME)
     if noise_scale is not None and noise_scale != 0:
         noise_scale = check_positive(noise_scale, "noise_scale", _NAME)
     grad_clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip", _NAME)
-    bounds = check_bounds(bounds, _NAME)
-    if step_size_schedule is not None and not callable(step_size_schedule):
-        raise TypeError(f"{_NAME}: step_size_schedule must be a callable int -> float")
-    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
-        raise ValueError(f"{_NAME}: check_every must be an integer >= 1, got {check_every!r}")
-    analytic_score = isinstance(energy, HasScore)
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)

@@ -27,12 +27,10 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import HasScore
 from structebm.samplers._diffusion import (
-    check_bounds,
+    check_sampler_arguments,
     check_every_n_steps,
     check_generator,
-    check_positive,
     check_start,
     energy_and_grad,
     initial_state,
@@ -80,15 +78,7 @@ def mala(
         - info.energy, info.grad_norm, info.acceptance_rate, info.accepted: ``[B]``
         - state.grad: ``[B, *event]``, the gradient :math:`\\nabla_x E` at ``state.x``
     """
-    if not isinstance(energy, nn.Module):
-        raise TypeError(f"{_NAME}: energy must be an nn.Module, got {type(energy).__name__}")
-    step_size = check_positive(step_size, "step_size", _NAME)
-    bounds = check_bounds(bounds, _NAME)
-    if step_size_schedule is not None and not callable(step_size_schedule):
-        raise TypeError(f"{_NAME}: step_size_schedule must be a callable int -> float")
-    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
-        raise ValueError(f"{_NAME}: check_every must be an integer >= 1, got {check_every!r}")
-    analytic_score = isinstance(energy, HasScore)
+    step_size, bounds, analytic_score = check_sampler_arguments(energy, step_size, bounds, step_size_schedule, check_every, _NAME)
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
@@ -100,7 +90,7 @@ def mala(
         eps = step_size_at(step_size_schedule, step_size, state.step, where)
         proposal, noise = langevin_proposal(state.x, state.grad, eps, math.sqrt(2.0 * eps), generator)
         energy_prop, grad_prop = energy_and_grad(energy, proposal, state.c, where, analytic_score)
-        # log q(x'|x) = -|x' - x + eps grad(x)|^2 / (4 eps) = -|noise|^2 / 2 exactly, since x' - x + eps grad(x) = sqrt(2 eps) noise.
+        # log q(x'|x) = -|x' - x + eps grad(x)|^2 / (4 eps) = -|noise|^2 / 2 (up to rounding), since x' - x + eps grad(x) = sqrt(2 eps) noise.
         log_forward = noise.square().reshape(noise.shape[0], -1).sum(dim=1).mul_(-0.5)
         log_backward = proposal_log_density(state.x, proposal, grad_prop, eps)
         log_ratio = (state.energy - energy_prop).add_(log_backward).sub_(log_forward)
