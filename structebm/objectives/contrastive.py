@@ -130,6 +130,11 @@ class ContrastiveDivergence(SeededObjective):
         self._bound_energy_id = id(energy)
         self.bind_generator(energy)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the bound sampler (closures do not pickle); it is rebuilt on first use."""
+        state = super().__getstate__()
+        return {**state, "_sampler": None, "_bound_energy_id": None}
+
     def sample_negatives(self, energy: nn.Module, x: Tensor, c: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor], dict[str, Tensor]]:
         """Run the chains for one batch; return detached negatives, their condition and sampler metrics."""
         if self._bound_energy_id != id(energy):

@@ -19,7 +19,7 @@ from structebm.energies.base import EnergyOutputError, HasLogPartition, batch_si
 from structebm.objectives.base import Objective, split_batch
 from structebm.samplers.base import ChainDivergedError
 from structebm.training.divergence import TrainingDivergedError, check_finite_gradients, check_finite_loss
-from structebm.training.rng import collect_generator_states, load_generator_states
+from structebm.training.rng import collect_generator_states, decorrelate_across_ranks, load_generator_states
 
 __all__ = ["EBMModule"]
 
@@ -44,6 +44,9 @@ class EBMModule(pl.LightningModule):
 
     Random-number generators owned by the objective (chain sources, samplers) are saved
     in the checkpoint and restored on resume, so a resumed run continues the same chains.
+    Under DDP each rank runs its own chains (and keeps its own replay buffer): ranks other
+    than 0 re-seed their generators from their rank when training starts. A checkpoint
+    holds rank 0's buffer and generator; on resume every rank starts from those.
 
     Args:
         energy: the energy ``E(x, c) -> [B]``.
@@ -109,11 +112,14 @@ class EBMModule(pl.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
 
+    def on_train_start(self) -> None:
+        decorrelate_across_ranks(self, self.global_rank)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["structebm_generators"] = collect_generator_states(self.objective)
+        checkpoint["structebm_generators"] = collect_generator_states(self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         states = checkpoint.get("structebm_generators")
         if states is not None:
-            load_generator_states(self.objective, states)
+            load_generator_states(self, states)
 
