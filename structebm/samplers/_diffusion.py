@@ -44,7 +44,6 @@ __all__ = [
     "metropolis_hastings",
     "select_rows",
     "check_every_n_steps",
-    "ones_like_without_allocation",
 ]
 
 
@@ -125,8 +124,11 @@ def energy_and_grad(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: st
     (a metadata test that needs no device sync); the chain's finiteness is checked by
     :func:`check_every_n_steps`.
     """
-    with torch.no_grad():
-        values, scores = score(energy, x, c)
+    if analytic_score:
+        with torch.no_grad():  # keep the analytic score's graph out of the chain
+            values, scores = score(energy, x, c)
+    else:
+        values, scores = score(energy, x, c)  # autograd with respect to a detached copy of x only
     if not isinstance(values, Tensor) or values.shape != x.shape[:1]:
         check_energy_output(values, x.shape[0], where)
     if scores.shape != x.shape:
@@ -153,7 +155,7 @@ def step_size_at(schedule: Optional[Callable[[int], float]], step_size: float, s
 
 def per_sample_norm(t: Tensor) -> Tensor:
     """L2 norm of each batch element, ``[B, *event] -> [B]``."""
-    return torch.linalg.vector_norm(t.reshape(t.shape[0], -1), dim=1)
+    return torch.linalg.vector_norm(t if t.dim() == 2 else t.reshape(t.shape[0], -1), dim=1)
 
 
 def clip_per_sample_norm(grad: Tensor, max_norm: float) -> Tensor:
@@ -210,20 +212,6 @@ def metropolis_hastings(log_ratio: Tensor, generator: torch.Generator) -> tuple[
 def select_rows(mask: Tensor, new: Tensor, old: Tensor) -> Tensor:
     """Row-wise ``new[b] if mask[b] else old[b]`` for tensors ``[B, *event]`` and a mask ``[B]``."""
     return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
-
-
-_ONES: dict[tuple[torch.device, torch.dtype], Tensor] = {}
-
-
-def ones_like_without_allocation(t: Tensor) -> Tensor:
-    """A read-only tensor of ones shaped like ``t``: a cached 0-d one, expanded (no kernel, no allocation).
-
-    In-place writes to it raise, since every element shares one memory location.
-    """
-    key = (t.device, t.dtype)
-    if key not in _ONES:
-        _ONES[key] = torch.ones((), device=t.device, dtype=t.dtype)
-    return _ONES[key].expand(t.shape)
 
 
 def check_every_n_steps(state: ChainState, sampler: str, check_every: int) -> None:

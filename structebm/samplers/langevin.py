@@ -35,7 +35,6 @@ from structebm.samplers._diffusion import (
     energy_and_grad,
     initial_state,
     langevin_proposal,
-    ones_like_without_allocation,
     per_sample_norm,
     step_size_at,
 )
@@ -103,7 +102,7 @@ def langevin(
         energy_new, grad_new = energy_and_grad(energy, x_new, state.c, where, analytic_score)
         new_state = ChainState(x=x_new, c=state.c, energy=energy_new, grad=grad_new, step=state.step + 1)
         check_every_n_steps(new_state, _NAME, check_every)
-        info = StepInfo(energy=energy_new, grad_norm=per_sample_norm(grad_new), acceptance_rate=ones_like_without_allocation(energy_new))
+        info = StepInfo(energy=energy_new, grad_norm=per_sample_norm(grad_new), acceptance_rate=torch.ones_like(energy_new))
         return new_state, info
 
     return SamplingAlgorithm(init, step)

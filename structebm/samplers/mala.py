@@ -90,7 +90,8 @@ def mala(
         eps = step_size_at(step_size_schedule, step_size, state.step, where)
         proposal, noise = langevin_proposal(state.x, state.grad, eps, math.sqrt(2.0 * eps), generator)
         energy_prop, grad_prop = energy_and_grad(energy, proposal, state.c, where, analytic_score)
-        # log q(x'|x) = -|x' - x + eps grad(x)|^2 / (4 eps) = -|noise|^2 / 2 (up to rounding), since x' - x + eps grad(x) = sqrt(2 eps) noise.
+        # log q(x'|x) = -|x' - x + eps grad(x)|^2 / (4 eps) = -|noise|^2 / 2 (up to rounding),
+        # since x' - x + eps grad(x) = sqrt(2 eps) noise.
         log_forward = noise.square().reshape(noise.shape[0], -1).sum(dim=1).mul_(-0.5)
         log_backward = proposal_log_density(state.x, proposal, grad_prop, eps)
         log_ratio = (state.energy - energy_prop).add_(log_backward).sub_(log_forward)
