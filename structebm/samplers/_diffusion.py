@@ -13,8 +13,9 @@ density
     \\log q(x' \\mid x) = -\\frac{\\lVert x' - x + \\epsilon \\nabla_x E(x, c) \\rVert^2}{4 \\epsilon}
     + \\text{const}.
 
-The helpers here do the arithmetic once, without syncing the device, so that the two
-samplers cost no more per step than a hand-written loop.
+The helpers here do the arithmetic once and never sync the device inside a step (the
+finiteness check runs every ``check_every`` steps), which keeps the per-step overhead over
+a hand-written loop small.
 """
 
 from __future__ import annotations
