@@ -1,0 +1,191 @@
+"""Linear-chain CRF speed on CPU: structebm against pytorch-crf and torch-struct.
+
+For each shape (batch, length, tags) and operation it times, with the same random
+potentials copied into every library:
+
+- ``nll_fwd_bwd``: negative log-likelihood of random gold tags summed over the batch, and its
+  backward pass into emissions, transitions, start and end;
+- ``viterbi``: the best labelling (torch-struct: ``argmax``, its edge indicators, not converted).
+
+It also reports the largest ``|log Z|`` difference to each peer and to a float64 reference.
+Conventions: pytorch-crf's ``transitions[i, j]`` is tag ``j`` after tag ``i`` with separate
+start / end vectors, as here; torch-struct takes log-potentials ``[B, T-1, K_next, K_prev]``
+that must include the emissions, start (first edge) and end (last edge).
+
+Run: ``python benchmarks/crf_speed.py --out results/crf_speed.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import time_candidates_ms, write_report  # noqa: E402
+
+from structebm.structured import linear_chain  # noqa: E402
+
+SHAPES = [(32, 50, 10), (64, 100, 20), (16, 200, 50), (256, 30, 9)]
+PEERS = ("pytorch_crf", "torch_struct")
+
+
+def make_potentials(batch: int, length: int, num_tags: int, seed: int) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "emissions": 2.0 * torch.randn(batch, length, num_tags, generator=generator),
+        "transitions": torch.randn(num_tags, num_tags, generator=generator),
+        "start": torch.randn(num_tags, generator=generator),
+        "end": torch.randn(num_tags, generator=generator),
+        "tags": torch.randint(0, num_tags, (batch, length), generator=generator),
+    }
+
+
+def torch_struct_potentials(emissions, transitions, start, end) -> torch.Tensor:
+    """Edge log-potentials ``[B, T-1, K_next, K_prev]`` holding every term of the score."""
+    edges = emissions[:, 1:, :, None] + transitions.t()
+    first = (emissions[:, 0] + start)[:, None, :]
+    last = end[:, None]
+    length = emissions.shape[1]
+    offsets = torch.zeros_like(edges)
+    offsets[:, 0] = offsets[:, 0] + first
+    offsets[:, length - 2] = offsets[:, length - 2] + last
+    return edges + offsets
+
+
+def leaves(potentials: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    return [potentials[name].clone().requires_grad_(True) for name in ("emissions", "transitions", "start", "end")]
+
+
+def build_candidates(potentials: dict[str, torch.Tensor]) -> tuple[dict[str, Callable], dict[str, Callable], dict[str, Any]]:
+    import torch_struct
+    import torchcrf
+
+    tags = potentials["tags"]
+    batch, length, num_tags = potentials["emissions"].shape
+    ours = leaves(potentials)
+    crf = torchcrf.CRF(num_tags, batch_first=True)
+    with torch.no_grad():
+        crf.transitions.copy_(potentials["transitions"])
+        crf.start_transitions.copy_(potentials["start"])
+        crf.end_transitions.copy_(potentials["end"])
+    crf_emissions = potentials["emissions"].clone().requires_grad_(True)
+    struct_leaves = leaves(potentials)
+    gold_parts = torch_struct.LinearChain.to_parts(tags, num_tags).to(potentials["emissions"].dtype)
+
+    def clear(tensors):
+        for tensor in tensors:
+            tensor.grad = None
+
+    def ours_nll():
+        clear(ours)
+        loss = (linear_chain.log_partition(*ours) - linear_chain.sequence_score(*ours, tags)).sum()
+        loss.backward()
+
+    def crf_nll():
+        clear([crf_emissions, *crf.parameters()])
+        loss = -crf(crf_emissions, tags, reduction="sum")
+        loss.backward()
+
+    def struct_nll():
+        clear(struct_leaves)
+        log_potentials = torch_struct_potentials(*struct_leaves)
+        dist = torch_struct.LinearChainCRF(log_potentials)
+        loss = (dist.partition - (log_potentials * gold_parts).sum(dim=(1, 2, 3))).sum()
+        loss.backward()
+
+    plain = [potentials[name] for name in ("emissions", "transitions", "start", "end")]
+
+    def ours_viterbi():
+        return linear_chain.viterbi(*plain)
+
+    def crf_viterbi():
+        with torch.no_grad():
+            return crf.decode(potentials["emissions"])
+
+    def struct_viterbi():
+        log_potentials = torch_struct_potentials(*plain)
+        return torch_struct.LinearChainCRF(log_potentials).argmax
+
+    with torch.no_grad():
+        ours_log_z = linear_chain.log_partition(*plain)
+        reference = linear_chain.log_partition(*[p.double() for p in plain])
+        mask = torch.ones(length, batch, dtype=torch.bool)
+        crf_log_z = crf._compute_normalizer(potentials["emissions"].transpose(0, 1), mask)
+        struct_log_z = torch_struct.LinearChainCRF(torch_struct_potentials(*plain)).partition
+        crf_double = torchcrf.CRF(num_tags, batch_first=True).double()
+        crf_double.load_state_dict({k: v.double() for k, v in crf.state_dict().items()})
+        crf_reference = crf_double._compute_normalizer(potentials["emissions"].double().transpose(0, 1), mask)
+        best_scores, best_paths = ours_viterbi()
+        crf_paths = torch.tensor(crf_viterbi())
+    accuracy = {
+        "logZ_maxdiff_pytorch_crf": (ours_log_z - crf_log_z).abs().max().item(),
+        "logZ_maxdiff_torch_struct": (ours_log_z - struct_log_z).abs().max().item(),
+        "logZ_maxdiff_float64": (ours_log_z.double() - crf_reference).abs().max().item(),
+        "peer_logZ_maxdiff_float64": max(
+            (crf_log_z.double() - crf_reference).abs().max().item(),
+            (struct_log_z.double() - crf_reference).abs().max().item(),
+        ),
+        "float64_logZ_vs_pytorch_crf_float64": (reference - crf_reference).abs().max().item(),
+        "viterbi_paths_agree_pytorch_crf": bool((best_paths == crf_paths).all()),
+    }
+    nll = {"structebm": ours_nll, "pytorch_crf": crf_nll, "torch_struct": struct_nll}
+    decode = {"structebm": ours_viterbi, "pytorch_crf": crf_viterbi, "torch_struct": struct_viterbi}
+    return nll, decode, accuracy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="output JSON path; a Markdown table is written next to it")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    torch.set_num_threads(args.threads)
+
+    rows = []
+    for batch, length, num_tags in SHAPES:
+        nll, decode, accuracy = build_candidates(make_potentials(batch, length, num_tags, args.seed))
+        for operation, candidates in (("nll_fwd_bwd", nll), ("viterbi", decode)):
+            samples = time_candidates_ms(candidates, repeats=args.repeats, warmup=args.warmup)
+            times = {name: statistics.median(values) for name, values in samples.items()}
+            fastest_peer = min(times[peer] for peer in PEERS)
+            fastest_peer_min = min(min(samples[peer]) for peer in PEERS)
+            rows.append(
+                {
+                    "batch": batch,
+                    "length": length,
+                    "tags": num_tags,
+                    "operation": operation,
+                    "structebm_ms": times["structebm"],
+                    "pytorch_crf_ms": times["pytorch_crf"],
+                    "torch_struct_ms": times["torch_struct"],
+                    "speedup_vs_fastest_peer": fastest_peer / times["structebm"],
+                    "speedup_of_minimum_times": fastest_peer_min / min(samples["structebm"]),
+                    **accuracy,
+                }
+            )
+            print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()}, flush=True)
+    columns = [
+        "batch", "length", "tags", "operation", "structebm_ms", "pytorch_crf_ms", "torch_struct_ms",
+        "speedup_vs_fastest_peer", "speedup_of_minimum_times", "logZ_maxdiff_pytorch_crf", "logZ_maxdiff_torch_struct", "logZ_maxdiff_float64",
+    ]
+    notes = (
+        "Medians over interleaved rounds after warm-up, CPU, float32; speedup_of_minimum_times compares the "
+        "fastest round of each (less sensitive to load from other processes). logZ_maxdiff_* compare float32 log Z; "
+        "logZ_maxdiff_float64 is against pytorch-crf run in float64."
+    )
+    settings = {"threads": args.threads, "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed}
+    json_path, md_path = write_report(args.out, rows, "Linear-chain CRF speed (CPU)", settings, columns, notes)
+    print(f"wrote {json_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()
