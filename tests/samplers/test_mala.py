@@ -146,3 +146,17 @@ def test_schedule_and_errors() -> None:
         mala(gaussian(), -1.0)
     with pytest.raises(ValueError, match="check_every"):
         mala(gaussian(), 0.1, check_every=0)
+
+
+def test_the_condition_travels_with_the_chain() -> None:
+    class CentredAtCondition(torch.nn.Module):
+        def forward(self, x, c=None):
+            return 0.5 * (x - c).square().sum(1)
+
+    # Two conditions, 2000 chains each, target N(c, I): mean tolerance 4 · sqrt(1 / 2000) ≈ 0.09.
+    condition = torch.tensor([[3.0, 0.0], [-2.0, 1.0]]).repeat_interleave(2000, dim=0)
+    x, _ = run_chain(mala(CentredAtCondition(), 0.5), torch.zeros(4000, 2), 100, torch.Generator().manual_seed(3), c=condition)
+    for rows, centre in ((slice(0, 2000), [3.0, 0.0]), (slice(2000, 4000), [-2.0, 1.0])):
+        assert_within(x[rows].mean(0), torch.tensor(centre), mean_tolerance(torch.ones(2), 2000), f"mean under c = {centre}")
+    with pytest.raises(ValueError, match="condition batch"):
+        mala(CentredAtCondition(), 0.5).init(torch.zeros(3, 2), torch.zeros(4, 2))
