@@ -32,6 +32,8 @@ __all__ = [
     "require",
     "check_energy_output",
     "score",
+    "energy_and_gradient",
+    "has_analytic_score",
     "batch_size_of",
 ]
 
@@ -157,6 +159,26 @@ def check_energy_output(energy_values: Tensor, batch_size: int, where: str) -> T
     return energy_values
 
 
+def has_analytic_score(energy: nn.Module) -> bool:
+    """Whether ``energy`` defines ``score`` (a cheap check, unlike a Protocol ``isinstance``)."""
+    return callable(getattr(type(energy), "score", None))
+
+
+def energy_and_gradient(
+    energy: nn.Module, x: Tensor, c: Optional[Tensor] = None, create_graph: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Energy ``[B]`` and its gradient ``∇ₓE(x, c)`` ``[B, *event]`` by autograd.
+
+    With ``create_graph`` the gradient stays differentiable (score matching); otherwise it is
+    taken with respect to a detached copy of ``x``, so nothing leaks into ``x``'s graph.
+    """
+    with torch.enable_grad():
+        x_req = x if (create_graph and x.requires_grad) else x.detach().requires_grad_(True)
+        values = energy(x_req, c)
+        (grad,) = torch.autograd.grad(values.sum(), x_req, create_graph=create_graph)
+    return values, grad
+
+
 def score(energy: nn.Module, x: Tensor, c: Optional[Tensor] = None, create_graph: bool = False) -> tuple[Tensor, Tensor]:
     """Energy and score ``-∇ₓ E(x, c)`` of a continuous state.
 
@@ -166,12 +188,9 @@ def score(energy: nn.Module, x: Tensor, c: Optional[Tensor] = None, create_graph
         - x: ``[B, *event]``
         - returns: energy ``[B]``, score ``[B, *event]``
     """
-    if isinstance(energy, HasScore):
+    if has_analytic_score(energy):
         with torch.no_grad() if not create_graph else torch.enable_grad():
             values = energy(x, c)
         return values, energy.score(x, c)
-    with torch.enable_grad():
-        x_req = x if (create_graph and x.requires_grad) else x.detach().requires_grad_(True)
-        values = energy(x_req, c)
-        (grad,) = torch.autograd.grad(values.sum(), x_req, create_graph=create_graph)
-    return values, -grad
+    values, grad = energy_and_gradient(energy, x, c, create_graph)
+    return values, grad.neg() if create_graph else grad.neg_()

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import EnergyOutputError, HasScore, check_energy_output, score
+from structebm.energies.base import EnergyOutputError, check_energy_output, energy_and_gradient, has_analytic_score, score
 from structebm.samplers.base import ChainState, check_chain_finite
 
 __all__ = [
@@ -87,7 +87,7 @@ def check_sampler_arguments(
         raise TypeError(f"{where}: step_size_schedule must be a callable int -> float")
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ValueError(f"{where}: check_every must be an integer >= 1, got {check_every!r}")
-    return check_positive(step_size, "step_size", where), check_bounds(bounds, where), isinstance(energy, HasScore)
+    return check_positive(step_size, "step_size", where), check_bounds(bounds, where), has_analytic_score(energy)
 
 
 def check_start(x: Tensor, c: Optional[Tensor], where: str, bounds: Optional[tuple[float, float]]) -> Tensor:
@@ -120,22 +120,21 @@ def energy_and_grad(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: st
     """Detached energy ``[B]`` and gradient ``∇ₓE`` of a batch, with one energy evaluation.
 
     ``analytic_score`` says whether the energy has its own ``score`` (decided once, when the
-    sampler is built): an autograd score is a fresh tensor and is negated in place, an
-    analytic one may be shared by the energy and is copied. Only the output shape is checked
+    sampler is built); otherwise the gradient comes straight from autograd. Only the output shape is checked
     (a metadata test that needs no device sync); the chain's finiteness is checked by
     :func:`check_every_n_steps`.
     """
     if analytic_score:
         with torch.no_grad():  # keep the analytic score's graph out of the chain
             values, scores = score(energy, x, c)
+        grad = torch.neg(scores)
     else:
-        values, scores = score(energy, x, c)  # autograd with respect to a detached copy of x only
+        values, grad = energy_and_gradient(energy, x, c)  # autograd with respect to a detached copy of x only
     if not isinstance(values, Tensor) or values.shape != x.shape[:1]:
         check_energy_output(values, x.shape[0], where)
-    if scores.shape != x.shape:
-        raise EnergyOutputError(f"{where}: the score has shape {tuple(scores.shape)}, expected {tuple(x.shape)}")
-    scores = scores.detach()
-    return values.detach(), torch.neg(scores) if analytic_score else scores.neg_()
+    if grad.shape != x.shape:
+        raise EnergyOutputError(f"{where}: the energy gradient has shape {tuple(grad.shape)}, expected {tuple(x.shape)}")
+    return values.detach(), grad.detach()
 
 
 def initial_state(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool) -> ChainState:

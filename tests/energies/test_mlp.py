@@ -39,9 +39,10 @@ def test_gradients_reach_inputs_and_parameters() -> None:
 
 
 def test_spectral_norm_makes_every_layer_one_lipschitz() -> None:
+    torch.manual_seed(0)
     energy = MLPEnergy(6, hidden=(32, 32), spectral_norm=True)
     x = torch.randn(64, 6, generator=torch.Generator().manual_seed(0))
-    for _ in range(30):  # power iterations run on each training-mode forward
+    for _ in range(200):  # power iterations run on each training-mode forward
         energy(x)
     energy.eval()
     for layer in energy.net:
