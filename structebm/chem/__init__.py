@@ -1,1 +1,1 @@
-"""structebm."""
+"""Molecules as graphs: conversions, vocabularies, valence rules and generation metrics."""

@@ -1,1 +1,1 @@
-"""structebm."""
+"""Datasets, DataModules and loading helpers (data root: $STRUCTEBM_DATA)."""

@@ -1,1 +1,1 @@
-"""structebm."""
+"""Exact inference for chains and for categorical spaces small enough to enumerate."""

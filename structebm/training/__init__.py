@@ -1,1 +1,6 @@
-"""structebm."""
+"""The Lightning module that trains any energy with any valid objective."""
+
+from structebm.training.divergence import TrainingDivergedError
+from structebm.training.module import EBMModule
+
+__all__ = ["EBMModule", "TrainingDivergedError"]
