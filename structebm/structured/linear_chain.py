@@ -340,19 +340,20 @@ def viterbi(
     with torch.no_grad():
         length, batch_size, num_tags = chain.emissions.shape
         emission_steps = chain.emissions.unbind(0)
-        current = emission_steps[0] + chain.start
-        best, back_pointers = [current], [torch.zeros((batch_size, num_tags), dtype=torch.long, device=current.device)]
         transitions_into = chain.transitions.t().contiguous()  # [j, i]: reduce over the contiguous dim
+        best = [emission_steps[0] + chain.start]
         for emissions_t in emission_steps[1:]:
-            current, pointers = (current[:, None, :] + transitions_into).max(dim=2)
-            current = current.add_(emissions_t)
-            best.append(current)
-            back_pointers.append(pointers)
-        rows = torch.arange(batch_size, device=current.device)
-        scores, last = (torch.stack(best)[chain.lengths - 1, rows] + chain.end).max(dim=1)
-        identity = torch.arange(num_tags, device=current.device)
-        back_pointers = torch.where(chain.valid[:, :, None], torch.stack(back_pointers), identity)
-        path = _backtrack(back_pointers, last[:, None]).squeeze(2).masked_fill_(~chain.valid, 0)
+            best.append((best[-1][:, None, :] + transitions_into).amax(dim=2).add_(emissions_t))
+        rows = torch.arange(batch_size, device=best[0].device)
+        scores, state = (torch.stack(best)[chain.lengths - 1, rows] + chain.end).max(dim=1)
+        # Backtrack: recompute the best predecessor of the chosen state only (any maximiser is
+        # on an optimal path); past its length a row keeps its last state.
+        path = [state]
+        for t in range(length - 1, 0, -1):
+            predecessor = (best[t - 1] + transitions_into[state]).argmax(dim=1)
+            state = torch.where(chain.valid[t], predecessor, state)
+            path.append(state)
+        path = torch.stack(path[::-1]).masked_fill_(~chain.valid, 0)
     return scores, path.t()
 
 
