@@ -225,6 +225,7 @@ def test_langevin_on_the_image_view_is_reproducible_under_a_seed():
 
 def test_vector_conditions_and_the_wide_resnet_backbone():
     torch.manual_seed(0)
+    assert ConvNet(out_features=3, widths=(2, 3, 4, 5), image_size=15)(torch.zeros(2, 1, 15, 15)).shape == (2, 3)
     energy = EmbeddingConditionedEnergy(WideResNet(out_features=12, widths=(4, 8), stem_width=4), 12, condition_dim=3)
     x, c = images(4, 11), torch.randn(4, 3)
     assert energy(x, c).shape == (4,)
@@ -250,6 +251,7 @@ def test_vector_conditions_and_the_wide_resnet_backbone():
         (lambda e: ClassifierEnergy(ConvNet(), 1), ValueError, "num_classes"),
         (lambda e: ImageGivenLabel(nn.Linear(3, 1)), TypeError, "label_energies"),
         (lambda e: EmbeddingConditionedEnergy(ConvNet(), 10), ValueError, "exactly one"),
+        (lambda e: ConvNet()(torch.zeros(2, 1, 32, 32)), ValueError, "expected 28x28"),
         (lambda e: ConvNet(widths=()), ValueError, "widths"),
         (lambda e: ConvNet(activation="swishy"), ValueError, "unknown activation"),
     ],
