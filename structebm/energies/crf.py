@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from structebm.energies.base import Energy
 from structebm.structured import linear_chain
-from structebm.structured.constraints import AllowedTransitions, chunk_allowed_transitions
+from structebm.structured.constraints import AllowedTransitions, apply_allowed, chunk_allowed_transitions
 
 __all__ = ["SequenceCondition", "LinearChainCRF"]
 
@@ -46,13 +46,13 @@ def _index_batch(value: Any, index: Any) -> Any:
     raise TypeError(f"SequenceCondition: cannot index inputs of type {type(value).__name__}")
 
 
-def _move(value: Any, *args: Any, **kwargs: Any) -> Any:
-    if isinstance(value, Tensor) or hasattr(value, "to"):
-        return value.to(*args, **kwargs)
+def _move(value: Any, device: Any, non_blocking: bool) -> Any:
+    if isinstance(value, Tensor):
+        return value.to(device, non_blocking=non_blocking)
     if isinstance(value, dict):
-        return {key: _move(item, *args, **kwargs) for key, item in value.items()}
+        return {key: _move(item, device, non_blocking) for key, item in value.items()}
     if isinstance(value, (tuple, list)):
-        return type(value)(_move(item, *args, **kwargs) for item in value)
+        return type(value)(_move(item, device, non_blocking) for item in value)
     return value
 
 
@@ -86,9 +86,10 @@ class SequenceCondition:
         mask = None if self.mask is None else self.mask[index]
         return SequenceCondition(_index_batch(self.inputs, index), mask)
 
-    def to(self, *args: Any, **kwargs: Any) -> "SequenceCondition":
-        mask = None if self.mask is None else self.mask.to(device=_move(self.mask, *args, **kwargs).device)
-        return SequenceCondition(_move(self.inputs, *args, **kwargs), mask)
+    def to(self, device: Any, non_blocking: bool = False) -> "SequenceCondition":
+        """The same condition with every tensor on ``device`` (dtypes unchanged)."""
+        mask = None if self.mask is None else self.mask.to(device, non_blocking=non_blocking)
+        return SequenceCondition(_move(self.inputs, device, non_blocking), mask)
 
 
 class LinearChainCRF(Energy):
@@ -218,14 +219,7 @@ class LinearChainCRF(Energy):
         return linear_chain.sample(emissions, self.transitions, self.start, self.end, n, mask, self.allowed, generator)
 
     def _constrained_potentials(self) -> tuple[Tensor, Tensor, Tensor]:
-        allowed = self.allowed
-        if allowed is None:
-            return self.transitions, self.start, self.end
-        return (
-            self.transitions.masked_fill(~allowed.transitions, float("-inf")),
-            self.start.masked_fill(~allowed.start, float("-inf")),
-            self.end.masked_fill(~allowed.end, float("-inf")),
-        )
+        return apply_allowed(self.transitions, self.start, self.end, self.allowed)
 
     def local_energy_deltas(self, y: Tensor, c: Any = None) -> Tensor:
         """``E(y with y_t := k) - E(y)`` in closed form: the terms that touch position ``t``.

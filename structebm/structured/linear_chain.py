@@ -25,8 +25,10 @@ Its gradient, the marginals, comes from the scaled backward recursion
 marginals ``ξ_t = (α̂_{t-1}^⊤ g_t) ⊙ W``, in a hand-written autograd function (no autograd
 through ``T`` steps). Rows where a normaliser falls below :data:`UNDERFLOW_LIMIT` (extreme
 potentials, where scaled arithmetic would lose precision) are recomputed in log space.
-Normalisers are summed in float64. Viterbi and top-k run max-plus recursions with
-back-pointers and one vectorised backtrack; sampling is forward filtering, backward sampling.
+Normalisers are summed in float64. Viterbi runs the max-plus recursion on values only and
+recomputes the best predecessor along the chosen path while backtracking (all rows at
+once); top-k keeps ``k`` scores per tag with back-pointers; sampling is forward filtering,
+backward sampling.
 """
 
 from __future__ import annotations
@@ -316,7 +318,6 @@ def _backtrack(back_pointers: Tensor, last: Tensor) -> Tensor:
     Shapes:
         - returns: ``[T, R, M]``, the state at every position of each of the ``R·M`` paths.
     """
-    length = back_pointers.shape[0]
     path = [last]
     for pointers in reversed(back_pointers.unbind(0)[1:]):
         path.append(pointers.gather(1, path[-1]))
@@ -331,7 +332,11 @@ def viterbi(
     mask: Optional[Tensor] = None,
     allowed: Optional[AllowedTransitions] = None,
 ) -> tuple[Tensor, Tensor]:
-    """Best labelling ``argmax_y s(y)`` and its score (max-plus recursion, one backtrack).
+    """Best labelling ``argmax_y s(y)`` and its score.
+
+    .. math::
+        v_t[j] = \\max_i (v_{t-1}[i] + A_{ij}) + e_t[j], \\qquad
+        y_{t-1} = \\operatorname{argmax}_i (v_{t-1}[i] + A_{i y_t}).
 
     Shapes:
         - returns: scores ``[B]`` and tags ``[B, T]`` long (0 past each length).

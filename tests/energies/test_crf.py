@@ -125,6 +125,8 @@ def test_emission_model_and_batch_formats():
     loss.backward()
     assert model.weight.grad is not None and crf.transitions.grad.abs().sum() > 0
     assert len(c) == 2 and c[1:].mask.shape == (1, 5)
+    moved = c.to("cpu")
+    assert moved.mask.dtype == torch.bool and torch.equal(moved.inputs, features)
 
 
 def test_marginals_sample_and_shapes():

@@ -1,7 +1,6 @@
 """Exact linear-chain inference against brute-force enumeration over all K^L labellings."""
 
 import itertools
-import math
 
 import pytest
 import torch
