@@ -21,11 +21,12 @@ on the exact one-hot encoding, so :meth:`~RelationalGraphEnergy.one_hot_energy` 
 exact one-hots and also accepts relaxed (continuous) ones, differentiably.
 
 Message passing is dense (a batched matrix product over ``[B, N, N·R]`` adjacencies, see
-:mod:`structebm.energies.graph_layers`) rather than sparse torch-geometric layers: the
-relaxed inputs of gradient-based samplers are dense anyway, and on CPU the dense product on
-molecule-sized graphs avoids the per-batch cost of building a sparse ``Batch`` (measured for
-``B = 1024`` QM9 graphs: building the ``Batch`` with ``dense_to_pyg`` alone takes longer than a
-whole dense forward pass).
+:mod:`structebm.energies.graph_layers`) rather than sparse torch-geometric layers, for two
+reasons. Gibbs-with-gradients and Langevin need the gradient in *every* bond entry, including
+absent bonds, which a sparse edge list does not hold. And on CPU the dense form is faster on
+molecule-sized graphs: for ``B = 1024`` QM9 graphs, ``hidden = 128``, four layers, one thread,
+the dense forward pass took about 200 ms, while four torch-geometric ``RGCNConv`` layers took
+about 245 ms plus about 60 ms to build the sparse ``Batch`` with ``dense_to_pyg``.
 """
 
 from __future__ import annotations
