@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from structebm.chem.dense import DenseMolGraph
@@ -96,6 +97,11 @@ def _set_sites(atoms: Tensor, bonds: Tensor, is_atom: Tensor, slot: Tensor, row:
     return DenseMolGraph(atoms, bonds, atoms > 0)
 
 
+def _pad_columns(mask: Tensor, width: int) -> Tensor:
+    """``[B, K]`` bool mask padded with ``False`` columns to ``[B, width]``."""
+    return torch.cat([mask, mask.new_zeros(mask.shape[0], width - mask.shape[1])], dim=1)
+
+
 def _step_info(
     space: MolGraphSpace, x: DenseMolGraph, values: Tensor, extra: Optional[dict[str, Tensor]] = None, **fields: Tensor
 ) -> StepInfo:
@@ -149,16 +155,14 @@ def graph_gibbs(
         slot = site.clamp(max=space.max_atoms - 1)
         pair = (site - space.max_atoms).clamp(min=0)
         rows, cols = space.upper_pairs(device)
-        legal = torch.zeros(x.batch_size, width, dtype=torch.bool, device=device)
-        legal[:, : space.num_atom_values] = space.legal_atom_values(x, valence_aware)[chains, slot]
-        bond_legal = space.legal_bond_values(x, valence_aware)[chains, pair]
-        legal[~is_atom] = False
-        legal[~is_atom, :NUM_BOND_VALUES] = bond_legal[~is_atom]
+        row, col = rows[pair], cols[pair]
+        atom_legal = _pad_columns(space.legal_atom_values(x, valence_aware)[chains, slot], width)
+        bond_legal = _pad_columns(space.legal_bond_values(x, valence_aware)[chains, pair], width)
+        legal = torch.where(is_atom[:, None], atom_legal, bond_legal)  # [B, width]
 
-        chain_of, value_of = legal.nonzero(as_tuple=True)
+        chain_of, value_of = legal.nonzero(as_tuple=True)  # one row per legal alternative
         candidates = _set_sites(
-            x.atoms[chain_of], x.bonds[chain_of], is_atom[chain_of], slot[chain_of], rows[pair][chain_of],
-            cols[pair][chain_of], value_of,
+            x.atoms[chain_of], x.bonds[chain_of], is_atom[chain_of], slot[chain_of], row[chain_of], col[chain_of], value_of
         )
         where = f"graph_gibbs.step {state.step + 1}"
         with torch.no_grad():
@@ -173,7 +177,7 @@ def graph_gibbs(
 
         new_x = candidates[chosen]
         new_energy = values[chosen]
-        current = torch.where(is_atom, x.atoms[chains, slot], x.bonds[chains, rows[pair], cols[pair]])
+        current = torch.where(is_atom, x.atoms[chains, slot], x.bonds[chains, row, col])
         new_state = ChainState(x=new_x, c=c, energy=new_energy, step=state.step + 1)
         site_changed = (choice != current).to(new_energy.dtype)
         info = _step_info(
@@ -208,8 +212,8 @@ class _SiteGradient:
 
     def current(self, x: DenseMolGraph) -> Tensor:
         """``[B, S]`` bool: the entries of the values the sites hold now."""
-        atoms = torch.nn.functional.one_hot(x.atoms, self.space.num_atom_values).flatten(1)
-        bonds = torch.nn.functional.one_hot(self.space.pair_values(x), NUM_BOND_VALUES).flatten(1)
+        atoms = F.one_hot(x.atoms, self.space.num_atom_values).flatten(1)
+        bonds = F.one_hot(self.space.pair_values(x), NUM_BOND_VALUES).flatten(1)
         return torch.cat([atoms, bonds], dim=1).bool()
 
     def legal(self, x: DenseMolGraph, valence_aware: bool) -> Tensor:
@@ -237,16 +241,17 @@ class _SiteGradient:
 
     def apply(self, z: DenseMolGraph, choice: Tensor) -> tuple[DenseMolGraph, Tensor]:
         """Graphs with the flat change ``choice [B]`` applied, and the flat index of the reverse change."""
-        values, rows, cols = self.space.num_atom_values, *self.space.upper_pairs(z.atoms.device)
+        num_values, (rows, cols) = self.space.num_atom_values, self.space.upper_pairs(z.atoms.device)
         is_atom = choice < self.atom_part
-        slot = torch.div(choice, values, rounding_mode="floor").clamp(max=self.space.max_atoms - 1)
+        slot = torch.div(choice, num_values, rounding_mode="floor").clamp(max=self.space.max_atoms - 1)
         bond_index = (choice - self.atom_part).clamp(min=0)
         pair = torch.div(bond_index, NUM_BOND_VALUES, rounding_mode="floor")
-        value = torch.where(is_atom, choice % values, bond_index % NUM_BOND_VALUES)
+        row, col = rows[pair], cols[pair]
+        value = torch.where(is_atom, choice % num_values, bond_index % NUM_BOND_VALUES)
         chains = torch.arange(z.batch_size, device=z.atoms.device)
-        old = torch.where(is_atom, z.atoms[chains, slot], z.bonds[chains, rows[pair], cols[pair]])
-        reverse = torch.where(is_atom, slot * values + old, self.atom_part + pair * NUM_BOND_VALUES + old)
-        return _set_sites(z.atoms, z.bonds, is_atom, slot, rows[pair], cols[pair], value), reverse
+        old = torch.where(is_atom, z.atoms[chains, slot], z.bonds[chains, row, col])
+        reverse = torch.where(is_atom, slot * num_values + old, self.atom_part + pair * NUM_BOND_VALUES + old)
+        return _set_sites(z.atoms, z.bonds, is_atom, slot, row, col, value), reverse
 
 
 def graph_gibbs_with_gradients(
@@ -287,10 +292,13 @@ def graph_gibbs_with_gradients(
         x, c = state.x, state.c
         if state.grad is None or state.grad.shape != (x.batch_size, layout.size):
             raise ValueError("graph_gibbs_with_gradients.step: the state was not made by this sampler's init")
-        z, log_q_forward, path, immovable = x, 0.0, [], None
-        for _ in range(num_flips):
+        z = x
+        log_q_forward = torch.zeros_like(state.energy)
+        path: list[tuple[DenseMolGraph, Tensor]] = []  # (z_{t+1}, flat index of the change back to z_t)
+        for flip in range(num_flips):
             log_probs, stuck = layout.proposal_log_probs(state.grad, z, valence_aware)
-            immovable = stuck if immovable is None else immovable
+            if flip == 0:
+                immovable = stuck  # later z_t always have a legal move: the one back
             choice = sample_categorical(log_probs, generator)
             log_q_forward = log_q_forward + log_probs.gather(1, choice[:, None]).squeeze(1)
             z, reverse = layout.apply(z, choice)
