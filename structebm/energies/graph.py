@@ -92,8 +92,11 @@ class RelationalGraphEnergy(Energy):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"RelationalGraphEnergy: {name} must be a positive int, got {value!r}")
         if num_bond_types not in range(1, MAX_BOND_ORDER + 1):
-            raise ValueError(f"RelationalGraphEnergy: num_bond_types must lie in 1..{MAX_BOND_ORDER}, got {num_bond_types!r}")
-        if condition_dim is not None and (isinstance(condition_dim, bool) or not isinstance(condition_dim, int) or condition_dim < 1):
+            raise ValueError(
+                f"RelationalGraphEnergy: num_bond_types must lie in 1..{MAX_BOND_ORDER}, got {num_bond_types!r}"
+            )
+        bad_condition = isinstance(condition_dim, bool) or not isinstance(condition_dim, int) or condition_dim < 1
+        if condition_dim is not None and bad_condition:
             raise ValueError(f"RelationalGraphEnergy: condition_dim must be a positive int or None, got {condition_dim!r}")
         if readout not in ("sum", "mean"):
             raise ValueError(f"RelationalGraphEnergy: readout must be 'sum' or 'mean', got {readout!r}")
@@ -143,13 +146,15 @@ class RelationalGraphEnergy(Energy):
         values = self.num_atom_types + 1
         if atoms_one_hot.dim() != 3 or atoms_one_hot.shape[2] != values:
             raise ValueError(
-                f"RelationalGraphEnergy.one_hot_energy: atoms_one_hot must be [B, N, {values}], got {tuple(atoms_one_hot.shape)}"
+                f"RelationalGraphEnergy.one_hot_energy: atoms_one_hot must be [B, N, {values}], "
+                f"got {tuple(atoms_one_hot.shape)}"
             )
         batch_size, num_nodes, _ = atoms_one_hot.shape
         expected = (batch_size, num_nodes, num_nodes, self.num_bond_types + 1)
         if bonds_one_hot.shape != expected:
             raise ValueError(
-                f"RelationalGraphEnergy.one_hot_energy: bonds_one_hot must be {list(expected)}, got {tuple(bonds_one_hot.shape)}"
+                f"RelationalGraphEnergy.one_hot_energy: bonds_one_hot must be {list(expected)}, "
+                f"got {tuple(bonds_one_hot.shape)}"
             )
         return self._energy(atoms_one_hot, bonds_one_hot, self._checked_condition(c, batch_size, "one_hot_energy"))
 

@@ -101,7 +101,9 @@ class GraphReplayBuffer(ChainSource):
                 f"c of shape ({batch_size},), got {got}"
             )
         if ((c < 0) | (c >= self.num_classes)).any():
-            raise ValueError(f"GraphReplayBuffer: class labels must lie in [0, {self.num_classes}), got {c.unique().tolist()[:8]}")
+            raise ValueError(
+                f"GraphReplayBuffer: class labels must lie in [0, {self.num_classes}), got {c.unique().tolist()[:8]}"
+            )
         return c.to(device=device, dtype=torch.long)
 
     def initial(self, batch_size: int, c: Optional[Tensor], generator: torch.Generator) -> tuple[DenseMolGraph, Tensor]:

@@ -78,7 +78,9 @@ def _upper(bonds: Tensor) -> Tensor:
     return bonds[:, rows, cols]
 
 
-def dequantize(graph: DenseMolGraph, vocabulary: AtomVocabulary, generator: torch.Generator, scale: float = DEFAULT_DEQUANTIZATION) -> RelaxedMolGraph:
+def dequantize(
+    graph: DenseMolGraph, vocabulary: AtomVocabulary, generator: torch.Generator, scale: float = DEFAULT_DEQUANTIZATION
+) -> RelaxedMolGraph:
     """One-hot encode ``graph`` and add ``scale · U[0, 1)`` noise (symmetric on bonds, none on the diagonal)."""
     space = MolGraphSpace(vocabulary)
     space.validate(graph, "dequantize")
@@ -110,7 +112,7 @@ def to_graph(relaxed: RelaxedMolGraph) -> DenseMolGraph:
 def _check_relaxed(x: RelaxedMolGraph, space: MolGraphSpace, bounds: Optional[tuple[float, float]], where: str) -> None:
     n, values = space.max_atoms, space.num_atom_values
     atoms, bonds = x.atoms, x.bonds
-    if not isinstance(atoms, Tensor) or not isinstance(bonds, Tensor) or not atoms.is_floating_point() or not bonds.is_floating_point():
+    if not all(isinstance(t, Tensor) and t.is_floating_point() for t in (atoms, bonds)):
         raise TypeError(f"{where}: a RelaxedMolGraph needs floating-point atoms and bonds tensors")
     if atoms.dim() != 3 or atoms.shape[1:] != (n, values) or bonds.shape != (atoms.shape[0], n, n, NUM_BOND_VALUES):
         raise ValueError(
@@ -127,7 +129,8 @@ def _check_relaxed(x: RelaxedMolGraph, space: MolGraphSpace, bounds: Optional[tu
         outside = torch.cat([atoms.flatten(1), _upper(bonds).flatten(1)], dim=1)
         outside = ((outside < bounds[0]) | (outside > bounds[1])).any(dim=1)
         if outside.any():
-            raise ValueError(f"{where}: values outside bounds {bounds} in graph(s) {outside.nonzero().flatten()[:8].tolist()}")
+            bad = outside.nonzero().flatten()[:8].tolist()
+            raise ValueError(f"{where}: values outside bounds {bounds} in graph(s) {bad}")
 
 
 def graph_langevin(
@@ -190,7 +193,8 @@ def graph_langevin(
             x = RelaxedMolGraph(*space.one_hot(x, dtype))
         elif isinstance(x, RelaxedMolGraph):
             _check_relaxed(x, space, bounds, where)
-            x = RelaxedMolGraph(x.atoms.detach().to(dtype).clone(), _symmetric_bonds(_upper(x.bonds.detach().to(dtype)), space.max_atoms))
+            pairs = _upper(x.bonds.detach().to(dtype))
+            x = RelaxedMolGraph(x.atoms.detach().to(dtype).clone(), _symmetric_bonds(pairs, space.max_atoms))
         else:
             raise TypeError(f"{where}: expected a DenseMolGraph or RelaxedMolGraph, got {type(x).__name__}")
         values, grad = energy_and_grad(x, c, where)

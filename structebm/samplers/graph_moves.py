@@ -59,7 +59,9 @@ def _build_space(energy: nn.Module, vocabulary: AtomVocabulary, where: str) -> M
         raise ValueError(f"{where}: graph moves need at least 2 atom slots, vocabulary has max_atoms={space.max_atoms}")
     declared = getattr(energy, "num_atom_types", None)
     if isinstance(declared, int) and declared != len(vocabulary):
-        raise ValueError(f"{where}: the energy has {declared} atom types but vocabulary {vocabulary.name!r} has {len(vocabulary)}")
+        raise ValueError(
+            f"{where}: the energy has {declared} atom types but vocabulary {vocabulary.name!r} has {len(vocabulary)}"
+        )
     return space
 
 
@@ -86,7 +88,9 @@ def _checked_values(values: Tensor, count: int, where: str) -> Tensor:
     return values.detach()
 
 
-def _set_sites(atoms: Tensor, bonds: Tensor, is_atom: Tensor, slot: Tensor, row: Tensor, col: Tensor, value: Tensor) -> DenseMolGraph:
+def _set_sites(
+    atoms: Tensor, bonds: Tensor, is_atom: Tensor, slot: Tensor, row: Tensor, col: Tensor, value: Tensor
+) -> DenseMolGraph:
     """Copy of the graphs with one site per row set to ``value`` (atom ``slot`` or bond ``(row, col)``)."""
     index = torch.arange(atoms.shape[0], device=atoms.device)
     atoms, bonds = atoms.clone(), bonds.clone()
@@ -196,7 +200,9 @@ class _SiteGradient:
         self.atom_part = space.max_atoms * space.num_atom_values
         self.size = self.atom_part + space.num_pairs * NUM_BOND_VALUES
 
-    def of(self, energy: nn.Module, x: DenseMolGraph, c: Optional[Tensor], dtype: torch.dtype, where: str) -> tuple[Tensor, Tensor]:
+    def of(
+        self, energy: nn.Module, x: DenseMolGraph, c: Optional[Tensor], dtype: torch.dtype, where: str
+    ) -> tuple[Tensor, Tensor]:
         """Energy ``[B]`` and its gradient in the one-hot value of every site ``[B, S]``."""
         with torch.enable_grad():
             atoms_one_hot, bonds_one_hot = (t.requires_grad_(True) for t in self.space.one_hot(x, dtype))
@@ -317,7 +323,9 @@ def graph_gibbs_with_gradients(
         acceptance_rate = torch.where(immovable, torch.zeros_like(log_ratio), log_ratio.clamp(max=0.0).exp())
         keep = accepted[:, None]
         new_x = DenseMolGraph(
-            torch.where(keep, z.atoms, x.atoms), torch.where(keep[:, :, None], z.bonds, x.bonds), torch.where(keep, z.mask, x.mask)
+            torch.where(keep, z.atoms, x.atoms),
+            torch.where(keep[:, :, None], z.bonds, x.bonds),
+            torch.where(keep, z.mask, x.mask),
         )
         new_energy = torch.where(accepted, proposal_energy, state.energy)
         new_grad = torch.where(keep, proposal_grad, state.grad)

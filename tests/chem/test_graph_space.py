@@ -67,7 +67,8 @@ def test_one_hot_and_pair_values():
     graphs = space.noise(8, torch.Generator().manual_seed(3))
     atoms, bonds = space.one_hot(graphs, torch.float64)
     assert atoms.dtype == torch.float64 and torch.equal(atoms.argmax(-1), graphs.atoms)
-    assert torch.equal(bonds.argmax(-1), graphs.bonds) and torch.equal(bonds.sum(-1), torch.ones(8, 5, 5, dtype=torch.float64))
+    assert torch.equal(bonds.argmax(-1), graphs.bonds)
+    assert torch.equal(bonds.sum(-1), torch.ones(8, 5, 5, dtype=torch.float64))
     rows, cols = space.upper_pairs(graphs.atoms.device)
     assert torch.equal(space.pair_values(graphs), graphs.bonds[:, rows, cols])
 
@@ -85,7 +86,8 @@ def test_validate_names_the_problem():
         space.validate(DenseMolGraph(atoms, asymmetric, atoms > 0), "here")
     with pytest.raises(ValueError, match="has max_atoms=5"):
         space.validate(DenseMolGraph.empty(2, 7), "here")
-    over = DenseMolGraph.from_tensors(torch.tensor([[3, 3, 0, 0, 0]]), torch.tensor([[[0, 2, 0, 0, 0], [2, 0, 0, 0, 0]] + [[0] * 5] * 3]))
+    double_bonded = torch.tensor([[[0, 2, 0, 0, 0], [2, 0, 0, 0, 0]] + [[0] * 5] * 3])
+    over = DenseMolGraph.from_tensors(torch.tensor([[3, 3, 0, 0, 0]]), double_bonded)  # F=F: both over-valent
     with pytest.raises(ValueError, match=r"graph\(s\) \[0\] have an atom above its maximum valence"):
         space.check_valence_valid(over, "here")
     with pytest.raises(TypeError, match="AtomVocabulary"):
