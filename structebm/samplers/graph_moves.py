@@ -9,8 +9,9 @@ and chains must start from valence-valid graphs; otherwise it is :math:`e^{-E(G,
 structurally consistent graphs.
 
 **Gibbs** (:func:`graph_gibbs`). One step draws one site per chain, uniformly among the sites
-allowed by ``sites`` (independently of the state), evaluates the energy of every legal value
-of that site in one batched call and redraws the site from its exact conditional
+allowed by ``sites`` (independently of the state), evaluates the energy of every other legal
+value of that site in one batched call (the current graph's energy is carried in the state)
+and redraws the site from its exact conditional
 
 .. math::
     p(s = k \\mid G_{-s}) = \\frac{[k \\text{ legal}] \\, e^{-E(G_{s \\leftarrow k}, c)}}
@@ -127,7 +128,7 @@ def graph_gibbs(
 
     Returns:
         ``SamplingAlgorithm(init, step)``; one step resamples one site per chain with one energy
-        call on the legal alternatives (on average a few per chain). ``StepInfo`` has ``energy``,
+        call on the other legal values of the site (a few per chain). ``StepInfo`` has ``energy``,
         ``acceptance_rate`` (ones), ``extra["valence_valid"]`` (1 where the graph is valence-valid;
         its mean is the valid fraction) and ``extra["site_changed"]`` (1 where the site's value changed).
 
@@ -164,7 +165,10 @@ def graph_gibbs(
         bond_legal = _pad_columns(space.legal_bond_values(x, valence_aware)[chains, pair], width)
         legal = torch.where(is_atom[:, None], atom_legal, bond_legal)  # [B, width]
 
-        chain_of, value_of = legal.nonzero(as_tuple=True)  # one row per legal alternative
+        current = torch.where(is_atom, x.atoms[chains, slot], x.bonds[chains, row, col])
+        alternatives = legal.clone()
+        alternatives[chains, current] = False  # the current graph's energy is already in the state
+        chain_of, value_of = alternatives.nonzero(as_tuple=True)  # one row per other legal value
         candidates = _set_sites(
             x.atoms[chain_of], x.bonds[chain_of], is_atom[chain_of], slot[chain_of], row[chain_of], col[chain_of], value_of
         )
@@ -172,20 +176,26 @@ def graph_gibbs(
         with torch.no_grad():
             values = energy(candidates, None if c is None else c[chain_of])
         values = _checked_values(values, chain_of.shape[0], where)
-        logits = torch.full((x.batch_size, width), float("-inf"), dtype=values.dtype, device=device)
-        logits[chain_of, value_of] = -values
+        energies = state.energy[:, None].repeat(1, width)
+        energies[chain_of, value_of] = values
+        logits = (-energies).masked_fill(~legal, float("-inf"))
         choice = sample_categorical(logits, generator)
+
         position = torch.zeros(x.batch_size, width, dtype=torch.long, device=device)
         position[chain_of, value_of] = torch.arange(chain_of.shape[0], device=device)
-        chosen = position[chains, choice]
-
-        new_x = candidates[chosen]
-        new_energy = values[chosen]
-        current = torch.where(is_atom, x.atoms[chains, slot], x.bonds[chains, row, col])
+        changed = choice != current
+        chosen = position[chains, choice][changed]
+        atoms, bonds = x.atoms.clone(), x.bonds.clone()
+        atoms[changed], bonds[changed] = candidates.atoms[chosen], candidates.bonds[chosen]
+        new_x = DenseMolGraph(atoms, bonds, atoms > 0)
+        new_energy = energies[chains, choice]
         new_state = ChainState(x=new_x, c=c, energy=new_energy, step=state.step + 1)
-        site_changed = (choice != current).to(new_energy.dtype)
         info = _step_info(
-            space, new_x, new_energy, acceptance_rate=torch.ones_like(new_energy), extra={"site_changed": site_changed}
+            space,
+            new_x,
+            new_energy,
+            acceptance_rate=torch.ones_like(new_energy),
+            extra={"site_changed": changed.to(new_energy.dtype)},
         )
         return new_state, info
 
