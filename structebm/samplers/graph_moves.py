@@ -173,11 +173,11 @@ def graph_gibbs(
             x.atoms[chain_of], x.bonds[chain_of], is_atom[chain_of], slot[chain_of], row[chain_of], col[chain_of], value_of
         )
         where = f"graph_gibbs.step {state.step + 1}"
-        with torch.no_grad():
-            values = energy(candidates, None if c is None else c[chain_of])
-        values = _checked_values(values, chain_of.shape[0], where)
         energies = state.energy[:, None].repeat(1, width)
-        energies[chain_of, value_of] = values
+        if chain_of.numel() > 0:
+            with torch.no_grad():
+                values = energy(candidates, None if c is None else c[chain_of])
+            energies[chain_of, value_of] = _checked_values(values, chain_of.shape[0], where)
         logits = (-energies).masked_fill(~legal, float("-inf"))
         choice = sample_categorical(logits, generator)
 
