@@ -48,6 +48,9 @@ class NCE(SeededObjective):
         learn_log_partition: learn :math:`\\hat z` as a parameter of this objective (the
             optimiser must include the objective's parameters).
         noise_ratio: :math:`\\nu`, a positive integer number of noise samples per data point.
+        initial_log_partition: starting value of :math:`\\hat z`. For long sequences the
+            default 0 can be hundreds of nats off; a good start is the noise's mean
+            ``-log q`` on data, which makes the initial classifier unbiased.
         generator_seed: seed of the generator drawing noise samples.
 
     Shapes:
@@ -58,7 +61,12 @@ class NCE(SeededObjective):
     """
 
     def __init__(
-        self, noise: nn.Module, learn_log_partition: bool = True, noise_ratio: int = 1, generator_seed: int = 0
+        self,
+        noise: nn.Module,
+        learn_log_partition: bool = True,
+        noise_ratio: int = 1,
+        initial_log_partition: float = 0.0,
+        generator_seed: int = 0,
     ) -> None:
         super().__init__(generator_seed)
         if not isinstance(noise, NoiseDistribution):
@@ -67,7 +75,11 @@ class NCE(SeededObjective):
             raise ValueError(f"NCE: noise_ratio must be a positive integer, got {noise_ratio}")
         self.noise = noise
         self.noise_ratio = int(noise_ratio)
-        self.log_partition = nn.Parameter(torch.zeros(()), requires_grad=bool(learn_log_partition))
+        if not math.isfinite(initial_log_partition):
+            raise ValueError(f"NCE: initial_log_partition must be finite, got {initial_log_partition}")
+        self.log_partition = nn.Parameter(
+            torch.tensor(float(initial_log_partition)), requires_grad=bool(learn_log_partition)
+        )
 
     def bind(self, energy: nn.Module) -> None:
         """NCE needs only ``forward``; place the generator on the energy's device."""

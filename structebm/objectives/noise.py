@@ -170,7 +170,11 @@ class CategoricalNoise(nn.Module):
     """
 
     def __init__(
-        self, length: int, num_states: int, probs: Optional[Tensor] = None, pseudocount: float = 1.0
+        self,
+        length: int,
+        num_states: int,
+        probs: Optional[Union[Tensor, Sequence[float], Sequence[Sequence[float]]]] = None,
+        pseudocount: float = 1.0,
     ) -> None:
         super().__init__()
         self.length, self.num_states = int(length), int(num_states)

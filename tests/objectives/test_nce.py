@@ -129,3 +129,10 @@ def test_bad_input_is_named():
 
     with pytest.raises(EnergyOutputError, match=r"NCE: energy of the data batch"):
         objective(WrongShape(), torch.zeros(3, 2))
+
+
+def test_initial_log_partition_sets_the_starting_value_and_rejects_non_finite() -> None:
+    objective = NCE(UniformNoise((2,), -1.0, 1.0), initial_log_partition=-12.5)
+    assert objective.log_partition.item() == -12.5
+    with pytest.raises(ValueError, match="initial_log_partition must be finite"):
+        NCE(UniformNoise((2,), -1.0, 1.0), initial_log_partition=float("inf"))
