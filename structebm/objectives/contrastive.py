@@ -150,7 +150,7 @@ class ContrastiveDivergence(SeededObjective):
                 acceptance.append(info.acceptance_rate.detach().float().mean())
         check_chain_finite(state, f"{type(self).__name__} negative phase")
         x_negative = state.x.detach()
-        self.source.update(start, x_negative, state.energy.detach())
+        self.source.update(start, x_negative, None if state.energy is None else state.energy.detach())
         metrics: dict[str, Tensor] = {}
         if acceptance:
             metrics["acceptance_rate"] = torch.stack(acceptance).mean()

@@ -43,7 +43,7 @@ class ChainState:
 
     x: Tensor
     c: Optional[Tensor]
-    energy: Tensor
+    energy: Optional[Tensor]
     grad: Optional[Tensor] = None
     step: int = 0
 
@@ -75,7 +75,10 @@ class SamplingAlgorithm(NamedTuple, Generic[S]):
 
 def check_chain_finite(state: ChainState, sampler: str) -> None:
     """Raise :class:`ChainDivergedError` naming the sampler, step and chains if a chain blew up."""
-    bad = ~torch.isfinite(state.energy)
+    if state.energy is not None:
+        bad = ~torch.isfinite(state.energy)
+    else:  # a lazily evaluated state: only x is known
+        bad = torch.zeros(state.x.shape[0], dtype=torch.bool, device=state.x.device)
     if isinstance(state.x, Tensor) and state.x.is_floating_point():
         bad = bad | ~torch.isfinite(state.x.flatten(1)).all(dim=1)
     if bad.any():

@@ -15,6 +15,11 @@ use :func:`structebm.samplers.mala.mala` where exactness matters.
 A separate ``noise_scale`` :math:`\\sigma` is common when training EBMs with short-run
 chains (e.g. Du & Mordatch 2019). For small :math:`\\epsilon` the chain then targets the
 tempered density :math:`p_T \\propto e^{-E/T}` with temperature :math:`T = \\sigma^2 / (2\\epsilon)`.
+
+Evaluation is lazy: a step evaluates ``E`` and ``∇E`` at the state it starts from and
+moves, so a ``K``-step chain costs ``K`` gradient evaluations (not ``K + 1``). The returned
+state therefore carries ``energy = grad = None``, and each step's :class:`StepInfo`
+describes the state the step moved *from*.
 """
 
 from __future__ import annotations
@@ -33,12 +38,11 @@ from structebm.samplers._diffusion import (
     check_start,
     clip_per_sample_norm,
     energy_and_grad,
-    initial_state,
     langevin_proposal,
     per_sample_norm,
     step_size_at,
 )
-from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo
+from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_chain_finite
 
 __all__ = ["langevin"]
 
@@ -88,21 +92,32 @@ def langevin(
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
-        return initial_state(energy, x, c, f"{_NAME}.init", analytic_score)
+        return ChainState(x=x, c=c, energy=None, grad=None, step=0)
 
     def step(state: ChainState, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
         where = f"{_NAME}.step {state.step}"
         check_generator(generator, state.x, where)
+        if state.grad is None:
+            values, grad_x = energy_and_grad(energy, state.x, state.c, where, analytic_score)
+            evaluated = ChainState(x=state.x, c=state.c, energy=values, grad=grad_x, step=state.step)
+        else:  # a state another sampler already evaluated (e.g. handed over from MALA)
+            evaluated = state
+        if state.step == 0:
+            check_chain_finite(evaluated, where)
+        else:
+            check_every_n_steps(evaluated, _NAME, check_every)
         eps = step_size_at(step_size_schedule, step_size, state.step, where)
         sigma = math.sqrt(2.0 * eps) if noise_scale is None else float(noise_scale)
-        grad = state.grad if grad_clip is None else clip_per_sample_norm(state.grad, grad_clip)
+        grad = evaluated.grad if grad_clip is None else clip_per_sample_norm(evaluated.grad, grad_clip)
         x_new, _ = langevin_proposal(state.x, grad, eps, sigma, generator)
         if bounds is not None:
             x_new.clamp_(bounds[0], bounds[1])
-        energy_new, grad_new = energy_and_grad(energy, x_new, state.c, where, analytic_score)
-        new_state = ChainState(x=x_new, c=state.c, energy=energy_new, grad=grad_new, step=state.step + 1)
-        check_every_n_steps(new_state, _NAME, check_every)
-        info = StepInfo(energy=energy_new, grad_norm=per_sample_norm(grad_new), acceptance_rate=torch.ones_like(energy_new))
+        new_state = ChainState(x=x_new, c=state.c, energy=None, grad=None, step=state.step + 1)
+        info = StepInfo(
+            energy=evaluated.energy,
+            grad_norm=per_sample_norm(evaluated.grad),
+            acceptance_rate=torch.ones_like(evaluated.energy),
+        )
         return new_state, info
 
     return SamplingAlgorithm(init, step)

@@ -159,7 +159,8 @@ def test_same_seed_same_chain_and_no_gradient_leaks() -> None:
     assert not first.requires_grad and first.grad_fn is None
     assert all(p.grad is None for p in energy.parameters())
     state, info = langevin(energy, 0.05).step(langevin(energy, 0.05).init(start), torch.Generator())
-    assert state.step == 1 and state.grad.shape == (8, 3) and not state.energy.requires_grad
+    assert state.step == 1 and state.grad is None and state.energy is None  # evaluated lazily, at the next step
+    assert not info.energy.requires_grad and info.grad_norm.grad_fn is None
     assert info.energy.shape == info.grad_norm.shape == info.acceptance_rate.shape == (8,)
     assert (info.acceptance_rate == 1).all()
 
@@ -181,8 +182,9 @@ def test_wrong_energy_output_and_bad_arguments_give_clear_errors() -> None:
         def forward(self, x, c=None):
             return x.square().sum(1, keepdim=True)
 
-    with pytest.raises(EnergyOutputError, match=r"langevin.init.*shape \(4, 1\), expected \(4,\)"):
-        langevin(ColumnEnergy(), 0.1).init(torch.zeros(4, 2))
+    with pytest.raises(EnergyOutputError, match=r"langevin.step 0.*shape \(4, 1\), expected \(4,\)"):
+        algorithm = langevin(ColumnEnergy(), 0.1)
+        algorithm.step(algorithm.init(torch.zeros(4, 2)), torch.Generator())
     with pytest.raises(ValueError, match="step_size must be finite and > 0"):
         langevin(gaussian(), 0.0)
     with pytest.raises(ValueError, match="low < high"):
@@ -195,4 +197,5 @@ def test_wrong_energy_output_and_bad_arguments_give_clear_errors() -> None:
         algorithm = langevin(gaussian(), 0.1)
         algorithm.step(algorithm.init(torch.zeros(2, 3, dtype=torch.float64)), None)
     with pytest.raises(ValueError, match="expected x of shape"):
-        langevin(gaussian(), 0.1).init(torch.zeros(2, 5, dtype=torch.float64))
+        algorithm = langevin(gaussian(), 0.1)
+        algorithm.step(algorithm.init(torch.zeros(2, 5, dtype=torch.float64)), torch.Generator())
