@@ -31,7 +31,9 @@ from structebm.samplers._diffusion import (
     check_sampler_arguments,
     check_every_n_steps,
     check_generator,
+    check_positive,
     check_start,
+    clip_per_sample_norm,
     energy_and_grad,
     initial_state,
     langevin_proposal,
@@ -53,6 +55,7 @@ def mala(
     step_size: float,
     bounds: Optional[tuple[float, float]] = None,
     step_size_schedule: Optional[Callable[[int], float]] = None,
+    grad_clip: Optional[float] = None,
     *,
     check_every: int = 10,
 ) -> SamplingAlgorithm[ChainState]:
@@ -66,6 +69,10 @@ def mala(
         step_size_schedule: maps the 0-based index of a transition to its :math:`\\epsilon_t`.
             Every transition is exact on its own, so any schedule that depends only on the
             index keeps :math:`p` invariant.
+        grad_clip: if set, the drift uses each chain's gradient rescaled to at most this L2
+            norm, in both the forward and the reverse proposal density; the clipped drift is a
+            deterministic function of the origin, so the chain stays exact (only the proposal
+            changes), and far-out starts cannot jump to infinity.
         check_every: the chain is checked for NaN / infinity every this many transitions
             (and at ``init``); each check is one device sync.
 
@@ -79,6 +86,10 @@ def mala(
         - state.grad: ``[B, *event]``, the gradient :math:`\\nabla_x E` at ``state.x``
     """
     step_size, bounds, analytic_score = check_sampler_arguments(energy, step_size, bounds, step_size_schedule, check_every, _NAME)
+    grad_clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip", _NAME)
+
+    def drift(grad: Tensor) -> Tensor:
+        return grad if grad_clip is None else clip_per_sample_norm(grad, grad_clip)
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
@@ -88,12 +99,12 @@ def mala(
         where = f"{_NAME}.step {state.step}"
         check_generator(generator, state.x, where)
         eps = step_size_at(step_size_schedule, step_size, state.step, where)
-        proposal, noise = langevin_proposal(state.x, state.grad, eps, math.sqrt(2.0 * eps), generator)
+        proposal, noise = langevin_proposal(state.x, drift(state.grad), eps, math.sqrt(2.0 * eps), generator)
         energy_prop, grad_prop = energy_and_grad(energy, proposal, state.c, where, analytic_score)
         # log q(x'|x) = -|x' - x + eps grad(x)|^2 / (4 eps) = -|noise|^2 / 2 (up to rounding),
         # since x' - x + eps grad(x) = sqrt(2 eps) noise.
         log_forward = noise.square().reshape(noise.shape[0], -1).sum(dim=1).mul_(-0.5)
-        log_backward = proposal_log_density(state.x, proposal, grad_prop, eps)
+        log_backward = proposal_log_density(state.x, proposal, drift(grad_prop), eps)
         log_ratio = (state.energy - energy_prop).add_(log_backward).sub_(log_forward)
         if bounds is not None:
             inside = ((proposal >= bounds[0]) & (proposal <= bounds[1])).reshape(proposal.shape[0], -1).all(dim=1)
