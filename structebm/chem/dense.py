@@ -75,6 +75,11 @@ class DenseMolGraph:
         return self.atoms.shape[1]
 
     @property
+    def device(self) -> torch.device:
+        """Device of the tensors (objectives place their generators by it)."""
+        return self.atoms.device
+
+    @property
     def num_atoms(self) -> Tensor:
         """``[B]`` number of occupied slots."""
         return self.mask.sum(dim=1)
@@ -93,6 +98,10 @@ class DenseMolGraph:
 
     def to(self, device: torch.device | str) -> "DenseMolGraph":
         return DenseMolGraph(self.atoms.to(device), self.bonds.to(device), self.mask.to(device))
+
+    def detach(self) -> "DenseMolGraph":
+        """The same graphs cut from any autograd graph (objectives detach their negatives)."""
+        return DenseMolGraph(self.atoms.detach(), self.bonds.detach(), self.mask.detach())
 
     def validate(self, num_atom_types: Optional[int] = None) -> "DenseMolGraph":
         """Check shapes, dtypes and the structural rules; raise ValueError naming the first broken one.
