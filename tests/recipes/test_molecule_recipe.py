@@ -120,3 +120,16 @@ def test_data_module_names_a_mismatched_energy(qm9_available):
     data = MoleculeDataModule("qm9")
     with pytest.raises(ValueError, match="vocabulary_size: 8"):
         data.check_model(RelationalGraphEnergy(17, hidden=8, num_layers=1))
+
+
+def test_replay_buffer_keeps_atoms_and_bonds_of_one_chain_per_slot():
+    from structebm.training.molecule_report import MoleculeReplayBuffer
+
+    buffer = MoleculeReplayBuffer("qm9", capacity=4)
+    graphs = MolGraphSpace(QM9_VOCABULARY).noise(64, torch.Generator().manual_seed(0))
+    index = torch.arange(64) % 4  # every slot drawn 16 times
+    buffer.push(graphs, index)
+    for slot in range(4):
+        last = 60 + slot
+        assert torch.equal(buffer.stored_atoms[slot].long(), graphs.atoms[last])
+        assert torch.equal(buffer.stored_bonds[slot].long(), graphs.bonds[last])
