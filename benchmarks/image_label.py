@@ -1,0 +1,234 @@
+"""MNIST image–label compatibility: a JEM-style energy against a plain classifier.
+
+Both models are the same :class:`~structebm.energies.cnn.ConvNet` read as
+:class:`~structebm.energies.image_label.ClassifierEnergy`, trained with
+:class:`~structebm.training.module.EBMModule` for the same number of steps:
+
+- **ours** — :class:`~structebm.objectives.combined.Combined`: exact NLL of the label given the
+  image plus persistent contrastive divergence of the image given the label (Langevin chains,
+  per-class replay buffer), as in ``recipes/image_label/base.yaml``;
+- **baseline** — exact NLL only (cross-entropy), i.e. a plain classifier.
+
+Reported on the MNIST test set: ``accuracy`` and ``ece`` (15 bins) of each model;
+``conditional_sample_accuracy``: the fraction of our class-conditional Langevin samples
+(chains from uniform noise) that the independently trained baseline labels as the class they
+were drawn for; and ``ood_auroc`` (:mod:`structebm.evaluation.ood`) of telling MNIST test
+images from four other sets by two scores, higher meaning more MNIST-like:
+
+- ``energy``: :math:`-E(x) = \\log \\sum_y e^{f(x)[y]}`; ``max_prob``: :math:`\\max_y p(y \\mid x)`;
+- sets: ``uniform_noise`` (pixels uniform in ``[-1, 1]``), ``blurred_mnist`` (Gaussian blur,
+  sigma 1.5 pixels), ``inverted_mnist`` (:math:`-x`), ``sklearn_digits`` (the 8×8 UCI digits
+  of scikit-learn, scaled to ``[-1, 1]`` and up-sampled bilinearly to 28×28).
+
+Run: ``python benchmarks/image_label.py --out results/image_label.json`` (also writes ``.md``);
+``--max-steps`` and ``--num-train`` make quick runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from torch import Tensor, nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, markdown_table  # noqa: E402
+
+from structebm.data.mnist import MNISTDataModule, load_mnist, scale_images  # noqa: E402
+from structebm.energies.cnn import ConvNet  # noqa: E402
+from structebm.energies.image_label import ClassifierEnergy, ImageGivenLabel, LabelGivenImage  # noqa: E402
+from structebm.evaluation.calibration import expected_calibration_error  # noqa: E402
+from structebm.evaluation.ood import auroc  # noqa: E402
+from structebm.objectives.base import Objective  # noqa: E402
+from structebm.objectives.combined import Combined, ObjectiveTerm  # noqa: E402
+from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
+from structebm.objectives.exact_nll import ExactNLL  # noqa: E402
+from structebm.samplers.chains import ReplayBuffer  # noqa: E402
+from structebm.samplers.langevin import langevin  # noqa: E402
+from structebm.spaces import ContinuousSpace  # noqa: E402
+from structebm.training.image_label_report import class_conditional_samples, label_posteriors  # noqa: E402
+from structebm.training.module import EBMModule  # noqa: E402
+
+K = 10
+IMAGE = (1, 28, 28)
+
+
+def make_energy(seed: int) -> ClassifierEnergy:
+    torch.manual_seed(seed)
+    return ClassifierEnergy(ConvNet(in_channels=1, out_features=K, widths=(32, 64, 128)), K)
+
+
+def jem_objective(langevin_steps: int, seed: int) -> Combined:
+    space = ContinuousSpace(IMAGE, low=-1.0, high=1.0)
+    contrastive = ContrastiveDivergence(
+        langevin, ReplayBuffer(space, capacity=10_000, reinit_prob=0.05, num_classes=K), num_steps=langevin_steps,
+        generator_seed=seed, sampler_options={"step_size": 1.0, "noise_scale": 0.01, "bounds": (-1.0, 1.0)},
+        energy_magnitude_weight=0.01,
+    )
+    return Combined([
+        ObjectiveTerm("classify", ExactNLL(), view=LabelGivenImage, batch_order=[1, 0]),
+        ObjectiveTerm("generate", contrastive, view=ImageGivenLabel),
+    ])
+
+
+def train(energy: nn.Module, objective: Objective, data: MNISTDataModule, args: argparse.Namespace) -> float:
+    """Fit and return the wall time of ``Trainer.fit`` in seconds."""
+    module = EBMModule(energy, objective, optimizer=lambda params: torch.optim.Adam(params, lr=args.lr))
+    trainer = pl.Trainer(
+        max_epochs=args.epochs, max_steps=args.max_steps, accelerator="cpu", devices=1, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        limit_val_batches=0, gradient_clip_val=10.0,
+    )
+    begin = time.perf_counter()
+    trainer.fit(module, datamodule=data)
+    return time.perf_counter() - begin
+
+
+def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
+    """Blur ``[B, 1, H, W]`` images with a separable Gaussian kernel (reflect padding)."""
+    radius = int(3 * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype)
+    kernel = torch.exp(-offsets**2 / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1))
+    return F.conv2d(rows, kernel.view(1, 1, -1, 1))
+
+
+def sklearn_digits(n: int) -> Tensor:
+    """The first ``n`` scikit-learn 8×8 digits (values 0..16) in ``[-1, 1]``, up-sampled to 28×28."""
+    digits = torch.as_tensor(load_digits().images[:n], dtype=torch.float32)
+    scaled = digits.unsqueeze(1) / 8.0 - 1.0
+    return F.interpolate(scaled, size=IMAGE[1:], mode="bilinear", align_corners=False)
+
+
+def ood_sets(test_images: Tensor, n: int, seed: int) -> dict[str, Tensor]:
+    """Four out-of-distribution sets of ``n`` images each (``sklearn_digits``: at most 1,797)."""
+    generator = torch.Generator().manual_seed(seed)
+    others = test_images[n : 2 * n]
+    return {
+        "uniform_noise": torch.rand((n, *IMAGE), generator=generator) * 2 - 1,
+        "blurred_mnist": gaussian_blur(others, sigma=1.5),
+        "inverted_mnist": -others,
+        "sklearn_digits": sklearn_digits(n),
+    }
+
+
+@torch.no_grad()
+def ood_scores(energy: ClassifierEnergy, images: Tensor) -> dict[str, Tensor]:
+    logits = torch.cat([energy.logits(chunk) for chunk in images.split(1000)])
+    return {"energy": torch.logsumexp(logits, dim=1), "max_prob": torch.softmax(logits, dim=1).max(dim=1).values}
+
+
+def ood_auroc(energy: ClassifierEnergy, in_distribution: Tensor, sets: dict[str, Tensor]) -> dict[str, dict[str, float]]:
+    inside = ood_scores(energy, in_distribution)
+    result: dict[str, dict[str, float]] = {}
+    for name, images in sets.items():
+        outside = ood_scores(energy, images)
+        result[name] = {score: auroc(inside[score], outside[score]) for score in inside}
+    return result
+
+
+def test_scores(energy: ClassifierEnergy, images: Tensor, labels: Tensor) -> tuple[float, float]:
+    probabilities, gold = label_posteriors(energy, zip(images.split(1000), labels.split(1000)))
+    accuracy = float((probabilities.argmax(dim=1) == gold).double().mean())
+    return accuracy, expected_calibration_error(probabilities, gold, num_bins=15)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    data_for: Callable[[str], MNISTDataModule] = lambda state: MNISTDataModule(
+        batch_size=args.batch_size, state=state, num_train=args.num_train, seed=args.seed
+    )
+    ours, baseline = make_energy(args.seed), make_energy(args.seed + 1)
+    train_seconds = train(ours, jem_objective(args.langevin_steps, args.seed), data_for("image"), args)
+    baseline_seconds = train(LabelGivenImage(baseline), ExactNLL(), data_for("label"), args)
+    ours.eval(), baseline.eval()
+
+    raw_images, test_labels = load_mnist("test")
+    test_images = scale_images(raw_images)
+    accuracy, ece = test_scores(ours, test_images, test_labels)
+    baseline_accuracy, baseline_ece = test_scores(baseline, test_images, test_labels)
+
+    generator = torch.Generator().manual_seed(args.seed)
+    samples = class_conditional_samples(ours, IMAGE, args.samples_per_class, args.sample_steps, generator)
+    with torch.no_grad():
+        judged = LabelGivenImage(baseline).argmax(samples.flatten(0, 1)).reshape(samples.shape[:2])
+    sample_accuracy = float((judged == torch.arange(K)[:, None]).double().mean())
+
+    sets = ood_sets(test_images, args.num_ood, args.seed)
+    in_distribution = test_images[: args.num_ood]
+    return {
+        "accuracy": accuracy,
+        "ece": ece,
+        "conditional_sample_accuracy": sample_accuracy,
+        "ood_auroc": ood_auroc(ours, in_distribution, sets),
+        "baseline_accuracy": baseline_accuracy,
+        "baseline_ece": baseline_ece,
+        "baseline_ood_auroc": ood_auroc(baseline, in_distribution, sets),
+        "train_seconds": train_seconds,
+        "baseline_train_seconds": baseline_seconds,
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "environment": environment(),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    rows = [
+        {"model": "ours (NLL + PCD)", "accuracy": result["accuracy"], "ece": result["ece"],
+         "train_seconds": result["train_seconds"],
+         **{f"auroc {s}/{k}": v for s, d in result["ood_auroc"].items() for k, v in d.items()}},
+        {"model": "baseline (NLL)", "accuracy": result["baseline_accuracy"], "ece": result["baseline_ece"],
+         "train_seconds": result["baseline_train_seconds"],
+         **{f"auroc {s}/{k}": v for s, d in result["baseline_ood_auroc"].items() for k, v in d.items()}},
+    ]
+    details = ", ".join(f"{k}={v}" for k, v in {**result["settings"], **result["environment"]}.items())
+    return (
+        "# MNIST image–label compatibility\n\n" + markdown_table(rows)
+        + f"\nconditional_sample_accuracy (ours, judged by the baseline): {result['conditional_sample_accuracy']:.3f}\n\n"
+        + f"_{details}_\n"
+    )
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="JSON file to write (a .md table is written next to it)")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--max-steps", type=int, default=-1, help="stop both trainings after this many steps")
+    parser.add_argument("--num-train", type=int, default=None, help="cap on training images (default: all 55,000)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--langevin-steps", type=int, default=20, help="transitions per PCD training step")
+    parser.add_argument("--sample-steps", type=int, default=100, help="transitions of each conditional sampling chain")
+    parser.add_argument("--samples-per-class", type=int, default=20)
+    parser.add_argument("--num-ood", type=int, default=1000, help="images per set in the OOD comparison")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not args.out.endswith(".json"):
+        parser.error(f"--out must end in .json, got {args.out}")
+    if not 1 <= args.num_ood <= 1797 or 2 * args.num_ood > 10_000:
+        parser.error("--num-ood must lie in [1, 1797] (the size of the sklearn digits set)")
+    return args
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    args = parse_args(argv)
+    result = run(args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("settings", "environment")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
