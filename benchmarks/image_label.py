@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ours, baseline = make_energy(args.seed), make_energy(args.seed + 1)
     train_seconds = train(ours, jem_objective(args.langevin_steps, args.seed), data_for("image"), args)
     baseline_seconds = train(LabelGivenImage(baseline), ExactNLL(), data_for("label"), args)
-    ours.eval(), baseline.eval()
+    ours.eval()
+    baseline.eval()
 
     raw_images, test_labels = load_mnist("test")
     test_images = scale_images(raw_images)
