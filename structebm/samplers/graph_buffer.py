@@ -46,6 +46,18 @@ class GraphNoiseInit(ChainSource):
         return ChainStart(self.space.noise(x_data.batch_size, generator, x_data.atoms.device), c)
 
 
+def _last_chain_per_slot(index: Tensor) -> Tensor:
+    """Positions of the last chain writing to each distinct slot in ``index [B]``.
+
+    An indexed write with repeated indices keeps an unspecified one per tensor, so atoms
+    and bonds of a slot could come from different chains; writing one chain per slot avoids it.
+    """
+    slots, inverse = torch.unique(index, return_inverse=True)
+    positions = torch.arange(index.shape[0], device=index.device)
+    last = torch.full((slots.shape[0],), -1, dtype=torch.long, device=index.device)
+    return last.scatter_reduce(0, inverse, positions, reduce="amax")
+
+
 class GraphReplayBuffer(ChainSource):
     """Persistent graph chains in a fixed-size buffer (the interface of ``ReplayBuffer``).
 
@@ -136,6 +148,9 @@ class GraphReplayBuffer(ChainSource):
             expected = self._group_of(c, x.batch_size)
             if not torch.equal(index // self.slots_per_group, expected):
                 raise ValueError("GraphReplayBuffer.push: a chain would be written to another class's storage")
+        keep = _last_chain_per_slot(index)  # repeated slots: atoms and bonds must come from one chain
+        x, index = x[keep.to(x.atoms.device)], index[keep]
+        energy = None if energy is None else energy[keep.to(energy.device)]
         self.stored_atoms[index] = x.atoms.to(self.filled.device, torch.int8)
         self.stored_bonds[index] = x.bonds.to(self.filled.device, torch.int8)
         self.filled[index] = True

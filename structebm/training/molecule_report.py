@@ -29,7 +29,7 @@ from typing import Any, Literal, Optional, Sequence
 
 import lightning.pytorch as pl
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.draw import molecule_grid_png
@@ -89,19 +89,6 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
     ) -> None:
         space = MolGraphSpace(get_vocabulary(dataset), valid_noise=valid_noise)
         super().__init__(space, capacity=capacity, reinit_prob=reinit_prob, num_classes=num_classes)
-
-    def push(self, x: DenseMolGraph, index: Tensor, c: Optional[Tensor] = None, energy: Optional[Tensor] = None) -> None:
-        """Write chain end points back, one graph per slot: where several chains drew the same
-        slot, the last one is kept, so atoms and bonds of a slot always come from the same chain
-        (an indexed write with repeated indices may take them from different chains)."""
-        if index.dim() != 1 or index.shape[0] != x.batch_size:
-            raise ValueError(f"MoleculeReplayBuffer.push: {x.batch_size} graphs but slot indices of shape {tuple(index.shape)}")
-        slots, inverse = torch.unique(index, return_inverse=True)
-        positions = torch.arange(index.shape[0], device=index.device)
-        last = torch.full((slots.shape[0],), -1, dtype=torch.long, device=index.device)
-        last = last.scatter_reduce(0, inverse, positions, reduce="amax")
-        keep = last.to(x.atoms.device)
-        super().push(x[keep], index[last], None if c is None else c[keep], None if energy is None else energy[keep])
 
 
 @torch.no_grad()
