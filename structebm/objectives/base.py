@@ -8,13 +8,14 @@ a scalar loss plus detached metrics. It checks the capabilities it needs in
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LossOutput", "Objective", "split_batch", "check_data"]
+__all__ = ["LossOutput", "Objective", "split_batch", "check_data", "resolve_callable"]
 
 
 @dataclass
@@ -61,3 +62,25 @@ def check_data(x: Any, where: str) -> None:
         if bad.any():
             rows = bad.nonzero().flatten()[:8].tolist()
             raise ValueError(f"{where}: the data batch has NaN or infinite values in row(s) {rows}")
+
+
+def resolve_callable(spec: Union[str, Callable[..., Any]], what: str, where: str) -> Callable[..., Any]:
+    """Return ``spec`` if callable, else import the dotted path it names (as YAML configs give it).
+
+    Args:
+        spec: a callable, or a dotted import path such as ``"structebm.samplers.langevin.langevin"``.
+        what: what the callable is, for error messages (e.g. ``"sampler_factory"``).
+        where: the caller, for error messages.
+    """
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str) or "." not in spec:
+        raise TypeError(f"{where}: {what} must be a callable or a dotted import path, got {spec!r}")
+    module_name, _, attribute = spec.rpartition(".")
+    try:
+        resolved = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"{where}: cannot import {what} {spec!r}: {error}") from None
+    if not callable(resolved):
+        raise TypeError(f"{where}: {what} {spec!r} is not callable")
+    return resolved

@@ -46,33 +46,16 @@ In a YAML config::
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from structebm.objectives.base import LossOutput, Objective
+from structebm.objectives.base import LossOutput, Objective, resolve_callable
 
-__all__ = ["ObjectiveTerm", "Combined", "reorder_batch", "resolve_view"]
+__all__ = ["ObjectiveTerm", "Combined", "reorder_batch"]
 
 ViewFactory = Callable[[nn.Module], nn.Module]
-
-
-def resolve_view(view: Union[str, ViewFactory, None], where: str) -> Optional[ViewFactory]:
-    """Turn a dotted import path (``"structebm.energies.image_label.LabelGivenImage"``) into the callable it names."""
-    if view is None or callable(view):
-        return view
-    if not isinstance(view, str) or "." not in view:
-        raise TypeError(f"{where}: view must be a callable, a dotted import path or None, got {view!r}")
-    module_name, _, attribute = view.rpartition(".")
-    try:
-        resolved = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"{where}: cannot import view {view!r}: {error}") from None
-    if not callable(resolved):
-        raise TypeError(f"{where}: view {view!r} is not callable")
-    return resolved
 
 
 def reorder_batch(batch: Any, order: Optional[Sequence[int]], where: str) -> Any:
@@ -129,7 +112,7 @@ class ObjectiveTerm(nn.Module):
                 raise ValueError(f"{where}: batch_order must be a non-empty list of integers, got {batch_order}")
         self.name = name
         self.objective = objective
-        self.view_factory = resolve_view(view, where)
+        self.view_factory = None if view is None else resolve_callable(view, "view", where)
         self.weight = weight
         self.batch_order = batch_order
 

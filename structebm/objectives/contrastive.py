@@ -29,38 +29,21 @@ In a YAML config the sampler is a factory path plus its options, and the source 
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
 from structebm.energies.base import batch_size_of, check_energy_output
-from structebm.objectives.base import LossOutput, check_data, split_batch
+from structebm.objectives.base import LossOutput, check_data, resolve_callable, split_batch
 from structebm.objectives.regularizers import GradientPenaltyAt, energy_magnitude_penalty, gradient_penalty
 from structebm.objectives.seeded import SeededObjective
 from structebm.samplers.base import SamplingAlgorithm, StepInfo, check_chain_finite
 from structebm.samplers.chains import ChainSource
 
-__all__ = ["ContrastiveDivergence", "resolve_factory"]
+__all__ = ["ContrastiveDivergence"]
 
 SamplerFactory = Callable[..., SamplingAlgorithm]
-
-
-def resolve_factory(factory: Union[str, SamplerFactory], where: str) -> SamplerFactory:
-    """Turn a dotted import path (``"structebm.samplers.langevin.langevin"``) into the callable it names."""
-    if callable(factory):
-        return factory
-    if not isinstance(factory, str) or "." not in factory:
-        raise TypeError(f"{where}: sampler_factory must be a callable or a dotted import path, got {factory!r}")
-    module_name, _, attribute = factory.rpartition(".")
-    try:
-        resolved = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"{where}: cannot import sampler_factory {factory!r}: {error}") from None
-    if not callable(resolved):
-        raise TypeError(f"{where}: sampler_factory {factory!r} is not callable")
-    return resolved
 
 
 class ContrastiveDivergence(SeededObjective):
@@ -111,7 +94,7 @@ class ContrastiveDivergence(SeededObjective):
             raise ValueError(f"{name}: gradient_penalty_at must be 'data' or 'interpolates', got {gradient_penalty_at!r}")
         if not isinstance(source, ChainSource):
             raise TypeError(f"{name}: source must be a ChainSource (DataInit, NoiseInit, ReplayBuffer), got {type(source).__name__}")
-        self.sampler_factory = resolve_factory(sampler_factory, name)
+        self.sampler_factory = resolve_callable(sampler_factory, "sampler_factory", name)
         self.sampler_options = dict(sampler_options or {})
         self.source = source
         self.num_steps = int(num_steps)
