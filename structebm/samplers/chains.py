@@ -21,14 +21,14 @@ Three sources are provided:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
 
 from structebm.spaces import Space
 
-__all__ = ["ChainStart", "ChainSource", "DataInit", "NoiseInit", "ReplayBuffer"]
+__all__ = ["ChainStart", "ChainSource", "DataInit", "NoiseInit", "SlotStorage", "ReplayBuffer"]
 
 
 class ChainStart(NamedTuple):
@@ -91,7 +91,116 @@ class NoiseInit(ChainSource):
         return ChainStart(self.space.noise(x_data.shape[0], generator, x_data.device), c)
 
 
-class ReplayBuffer(ChainSource):
+class SlotStorage(ChainSource):
+    """Slot bookkeeping shared by persistent buffers: classes, restarts, fill level, statistics.
+
+    Subclasses register the storage of their states (``[capacity, ...]``) and implement
+    ``initial`` / ``push``; this class draws slots and restart coins, tracks which slots
+    were written and the energy they had then, and implements ``update`` / ``statistics``.
+
+    Args:
+        capacity: total number of slots; split evenly over classes (``capacity // num_classes``
+            slots each) when ``num_classes`` is set.
+        reinit_prob: probability that a drawn chain restarts from noise.
+        num_classes: number of classes for per-class storage; ``c`` must then be integer
+            labels ``[B]`` in ``[0, num_classes)``.
+    """
+
+    def __init__(self, capacity: int, reinit_prob: float, num_classes: Optional[int]) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if not 0.0 <= float(reinit_prob) <= 1.0:
+            raise ValueError(f"{name}: reinit_prob must lie in [0, 1], got {reinit_prob}")
+        groups = 1 if num_classes is None else int(num_classes)
+        if groups < 1 or int(capacity) < groups:
+            raise ValueError(f"{name}: capacity ({capacity}) must be at least num_classes ({num_classes}) and positive")
+        self.reinit_prob = float(reinit_prob)
+        self.num_classes = num_classes
+        self.slots_per_group = int(capacity) // groups
+        size = self.slots_per_group * groups
+        self.register_buffer("filled", torch.zeros(size, dtype=torch.bool))
+        self.register_buffer("stored_energy", torch.full((size,), float("nan")))
+        self.register_buffer("last_reinit_fraction", torch.zeros(()))
+        self.register_buffer("last_noise_fraction", torch.zeros(()))
+
+    @property
+    def capacity(self) -> int:
+        """Number of storage slots."""
+        return self.filled.shape[0]
+
+    def _group_of(self, c: Optional[Tensor], batch_size: int) -> Tensor:
+        device = self.filled.device
+        if self.num_classes is None:
+            return torch.zeros(batch_size, dtype=torch.long, device=device)
+        if not isinstance(c, Tensor) or c.shape != (batch_size,) or c.is_floating_point():
+            got = f"{tuple(c.shape)} {c.dtype}" if isinstance(c, Tensor) else type(c).__name__
+            raise ValueError(
+                f"{type(self).__name__}: per-class storage (num_classes={self.num_classes}) needs class labels c: "
+                f"it needs integer class labels of shape ({batch_size},), got {got}"
+            )
+        if ((c < 0) | (c >= self.num_classes)).any():
+            raise ValueError(
+                f"{type(self).__name__}: class labels must lie in [0, {self.num_classes}), got {c.unique().tolist()[:8]}"
+            )
+        return c.to(device=device, dtype=torch.long)
+
+    def draw_slots(self, batch_size: int, c: Optional[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Draw a slot of its class for each chain and decide which chains start from noise.
+
+        Returns the flat slots ``index [B]`` and ``from_noise [B]`` (restart coin, or slot
+        never written); records the restart fractions for :meth:`statistics`.
+        """
+        device = self.filled.device
+        if generator.device.type != device.type:
+            raise ValueError(f"{type(self).__name__}: the generator is on {generator.device} but the buffer lives on {device}")
+        group = self._group_of(c, batch_size)
+        slot = torch.randint(0, self.slots_per_group, (batch_size,), generator=generator, device=device)
+        index = group * self.slots_per_group + slot
+        reinit = torch.rand(batch_size, generator=generator, device=device) < self.reinit_prob
+        from_noise = reinit | ~self.filled[index]
+        self.last_reinit_fraction.fill_(reinit.float().mean())
+        self.last_noise_fraction.fill_(from_noise.float().mean())
+        return index, from_noise
+
+    def check_slots(self, index: Tensor, c: Optional[Tensor], where: str) -> Tensor:
+        """Move ``index`` to the buffer's device and check each chain writes into its own class."""
+        index = index.to(self.filled.device)
+        if self.num_classes is not None:
+            expected = self._group_of(c, index.shape[0])
+            if not torch.equal(index // self.slots_per_group, expected):
+                raise ValueError(f"{where}: a chain would be written to another class's storage")
+        return index
+
+    def mark_written(self, index: Tensor, energy: Optional[Tensor]) -> None:
+        """Record that ``index`` now holds states whose energy was ``energy`` (unknown if ``None``)."""
+        self.filled[index] = True
+        values = torch.full_like(self.stored_energy[index], float("nan")) if energy is None else energy.detach()
+        self.stored_energy[index] = values.to(self.stored_energy)
+
+    def push(self, x: Any, index: Tensor, c: Optional[Tensor] = None, energy: Optional[Tensor] = None) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def update(self, start: ChainStart, x_final: Any, energy: Optional[Tensor] = None) -> None:
+        if start.index is None:
+            raise ValueError(f"{type(self).__name__}.update: the ChainStart has no index; it did not come from this buffer")
+        self.push(x_final, start.index, start.c, energy)
+
+    def statistics(self) -> dict[str, Tensor]:
+        """``fill`` (fraction of slots written), ``reinit_fraction`` and ``noise_start_fraction``
+        of the last draw, and ``mean_energy`` over slots whose energy (at writing time) is known."""
+        stats = {
+            "fill": self.filled.float().mean(),
+            "reinit_fraction": self.last_reinit_fraction.clone(),
+            "noise_start_fraction": self.last_noise_fraction.clone(),
+        }
+        known = ~torch.isnan(self.stored_energy)
+        if known.any():
+            stats["mean_energy"] = self.stored_energy[known].mean()
+        return stats
+
+
+class ReplayBuffer(SlotStorage):
+
     """Persistent chains kept in a fixed-size buffer, restarted from noise with probability ``reinit_prob``.
 
     A drawn chain starts from a uniformly chosen slot (with replacement) of its group — the
@@ -125,62 +234,16 @@ class ReplayBuffer(ChainSource):
     def __init__(
         self, space: Space, capacity: int = 10000, reinit_prob: float = 0.05, num_classes: Optional[int] = None
     ) -> None:
-        super().__init__()
-        if not 0.0 <= float(reinit_prob) <= 1.0:
-            raise ValueError(f"ReplayBuffer: reinit_prob must lie in [0, 1], got {reinit_prob}")
-        groups = 1 if num_classes is None else int(num_classes)
-        if groups < 1 or int(capacity) < groups:
-            raise ValueError(
-                f"ReplayBuffer: capacity ({capacity}) must be at least num_classes ({num_classes}) and positive"
-            )
+        super().__init__(capacity, reinit_prob, num_classes)
         self.space = space
-        self.reinit_prob = float(reinit_prob)
-        self.num_classes = num_classes
-        self.slots_per_group = int(capacity) // groups
-        size = self.slots_per_group * groups
-        self.register_buffer("storage", torch.zeros((size, *space.shape), dtype=space.dtype))
-        self.register_buffer("filled", torch.zeros(size, dtype=torch.bool))
-        self.register_buffer("stored_energy", torch.full((size,), float("nan")))
-        self.register_buffer("last_reinit_fraction", torch.zeros(()))
-        self.register_buffer("last_noise_fraction", torch.zeros(()))
-
-    @property
-    def capacity(self) -> int:
-        """Number of storage slots."""
-        return self.filled.shape[0]
-
-    def _group_of(self, c: Optional[Tensor], batch_size: int) -> Tensor:
-        device = self.storage.device
-        if self.num_classes is None:
-            return torch.zeros(batch_size, dtype=torch.long, device=device)
-        if c is None:
-            raise ValueError(f"ReplayBuffer: per-class storage (num_classes={self.num_classes}) needs class labels c")
-        if not isinstance(c, Tensor) or c.shape != (batch_size,) or c.is_floating_point():
-            raise ValueError(
-                f"ReplayBuffer: c must be integer class labels of shape ({batch_size},), got "
-                f"{tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__}"
-                f"{' ' + str(c.dtype) if isinstance(c, Tensor) else ''}"
-            )
-        if ((c < 0) | (c >= self.num_classes)).any():
-            raise ValueError(f"ReplayBuffer: class labels must lie in [0, {self.num_classes}), got {c.unique().tolist()[:8]}")
-        return c.to(device=device, dtype=torch.long)
+        self.register_buffer("storage", torch.zeros((self.capacity, *space.shape), dtype=space.dtype))
 
     def initial(self, batch_size: int, c: Optional[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Draw ``batch_size`` starting states and the flat slots ``index`` they belong to."""
-        device = self.storage.device
-        if generator.device.type != device.type:
-            raise ValueError(f"ReplayBuffer: the generator is on {generator.device} but the buffer lives on {device}")
-        group = self._group_of(c, batch_size)
-        slot = torch.randint(0, self.slots_per_group, (batch_size,), generator=generator, device=device)
-        index = group * self.slots_per_group + slot
-        reinit = torch.rand(batch_size, generator=generator, device=device) < self.reinit_prob
-        from_noise = reinit | ~self.filled[index]
-        noise = self.space.noise(batch_size, generator, device)
+        index, from_noise = self.draw_slots(batch_size, c, generator)
+        noise = self.space.noise(batch_size, generator, self.storage.device)
         mask = from_noise.view(-1, *([1] * len(self.space.shape)))
-        x0 = torch.where(mask, noise, self.storage[index])
-        self.last_reinit_fraction.fill_(reinit.float().mean())
-        self.last_noise_fraction.fill_(from_noise.float().mean())
-        return x0, index
+        return torch.where(mask, noise, self.storage[index]), index
 
     def push(self, x: Tensor, index: Tensor, c: Optional[Tensor] = None, energy: Optional[Tensor] = None) -> None:
         """Write chain end points ``x`` back to slots ``index`` (checked against ``c``'s class)."""
@@ -189,34 +252,10 @@ class ReplayBuffer(ChainSource):
                 f"ReplayBuffer.push: x of shape {tuple(x.shape)} does not match index ({index.shape[0]},) "
                 f"and event shape {self.space.shape}"
             )
-        index = index.to(self.storage.device)
-        if self.num_classes is not None:
-            expected = self._group_of(c, x.shape[0])
-            if not torch.equal(index // self.slots_per_group, expected):
-                raise ValueError("ReplayBuffer.push: a chain would be written to another class's storage")
+        index = self.check_slots(index, c, "ReplayBuffer.push")
         self.storage[index] = x.detach().to(self.storage.device, self.storage.dtype)
-        self.filled[index] = True
-        values = torch.full_like(self.stored_energy[index], float("nan")) if energy is None else energy.detach()
-        self.stored_energy[index] = values.to(self.stored_energy)
+        self.mark_written(index, energy)
 
     def start(self, x_data: Tensor, c: Optional[Tensor], generator: torch.Generator) -> ChainStart:
         x0, index = self.initial(x_data.shape[0], c, generator)
         return ChainStart(x0.to(x_data.device), c, index)
-
-    def update(self, start: ChainStart, x_final: Tensor, energy: Optional[Tensor] = None) -> None:
-        if start.index is None:
-            raise ValueError("ReplayBuffer.update: the ChainStart has no index; it did not come from this buffer")
-        self.push(x_final, start.index, start.c, energy)
-
-    def statistics(self) -> dict[str, Tensor]:
-        """``fill`` (fraction of slots written), ``reinit_fraction`` and ``noise_start_fraction``
-        of the last draw, and ``mean_energy`` over slots whose energy (at writing time) is known."""
-        stats = {
-            "fill": self.filled.float().mean(),
-            "reinit_fraction": self.last_reinit_fraction.clone(),
-            "noise_start_fraction": self.last_noise_fraction.clone(),
-        }
-        known = ~torch.isnan(self.stored_energy)
-        if known.any():
-            stats["mean_energy"] = self.stored_energy[known].mean()
-        return stats
