@@ -72,7 +72,9 @@ def environment() -> dict[str, Any]:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1e-2 and value != 0 else f"{value:.2f}"
+        if abs(value) < 1e-2 and value != 0:
+            return f"{value:.3g}"
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"  # fractions (F1, rates): no rounding up to a target
     return str(value)
 
 
