@@ -3,7 +3,6 @@
 import itertools
 import math
 
-import pytest
 import torch
 
 from structebm.energies.gaussian import GaussianEnergy
@@ -14,14 +13,6 @@ TRUE_COVARIANCE = torch.tensor([[1.0, 0.6], [0.6, 2.0]])
 POTTS_LENGTH, POTTS_STATES = 4, 3
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Run on one intra-op thread: these tensors are tiny, and on a busy shared CPU extra threads
-    only contend (measured: 17x slower with 2 threads under load)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def gaussian_target() -> GaussianEnergy:

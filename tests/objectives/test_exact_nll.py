@@ -23,7 +23,6 @@ from tests.objectives._targets import (
     potts_log_probs,
     potts_marginals,
     potts_target,
-    single_thread,  # noqa: F401  (autouse fixture)
     standard_gaussian_model,
 )
 

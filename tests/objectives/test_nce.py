@@ -20,7 +20,6 @@ from tests.objectives._targets import (
     potts_kl,
     potts_marginals,
     potts_target,
-    single_thread,  # noqa: F401  (autouse fixture)
     standard_gaussian_model,
     uniform_potts_kl,
 )

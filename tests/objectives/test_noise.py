@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from structebm.objectives.noise import CategoricalNoise, GaussianNoise, NoiseDistribution, UniformNoise
-from tests.objectives._targets import single_thread  # noqa: F401  (autouse fixture)
 
 
 def _generator(seed: int = 0) -> torch.Generator:

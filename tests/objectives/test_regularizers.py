@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from structebm.objectives.regularizers import energy_magnitude_penalty, gradient_penalty
-from tests.objectives._targets import gaussian_target, single_thread  # noqa: F401  (autouse fixture)
+from tests.objectives._targets import gaussian_target
 
 
 def test_energy_magnitude_penalty_value():

@@ -13,7 +13,6 @@ from tests.objectives._targets import (
     TRUE_COVARIANCE,
     TRUE_MEAN,
     gaussian_data,
-    single_thread,  # noqa: F401  (autouse fixture)
     standard_gaussian_model,
 )
 

@@ -5,7 +5,7 @@ import torch
 
 from structebm.objectives.score_matching import DenoisingScoreMatching
 from structebm.training.rng import collect_generator_states, load_generator_states
-from tests.objectives._targets import gaussian_data, single_thread, standard_gaussian_model  # noqa: F401
+from tests.objectives._targets import gaussian_data, standard_gaussian_model
 
 
 def test_state_round_trip_reproduces_the_stream():

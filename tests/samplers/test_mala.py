@@ -23,13 +23,6 @@ MEAN = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
 NUM_CHAINS = 4000
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Small tensors on a shared CPU: one intra-op thread avoids contention."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def gaussian() -> GaussianEnergy:
