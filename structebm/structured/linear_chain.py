@@ -33,12 +33,22 @@ backward sampling.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Union
+from typing import Optional, Union
 
 import torch
 from torch import Tensor
 
-from structebm.structured.constraints import AllowedTransitions, apply_allowed, check_allowed
+from structebm.structured._forward_backward import (
+    UNDERFLOW_LIMIT,
+    LogPartition,
+    log_space_forward,
+    log_space_marginals,
+    scaled_backward,
+    scaled_forward,
+    select_rows,
+)
+from structebm.structured._potentials import chain_lengths, prepare
+from structebm.structured.constraints import AllowedTransitions
 
 __all__ = [
     "UNDERFLOW_LIMIT",
@@ -50,217 +60,6 @@ __all__ = [
     "sequence_score",
     "chain_lengths",
 ]
-
-UNDERFLOW_LIMIT: dict[torch.dtype, float] = {torch.float16: 1e-3, torch.bfloat16: 1e-3, torch.float32: 1e-20, torch.float64: 1e-200}
-"""Smallest per-step normaliser ``s_t`` trusted in scaled arithmetic, per dtype."""
-
-
-class _Chain(NamedTuple):
-    """Checked potentials (constraints applied, one dtype) in time-major layout."""
-
-    emissions: Tensor  # [T, B, K] view
-    transitions: Tensor  # [K, K]
-    start: Tensor  # [K]
-    end: Tensor  # [K]
-    lengths: Tensor  # [B] long
-    valid: Tensor  # [T, B] bool
-
-
-def chain_lengths(mask: Optional[Tensor], batch_size: int, length: int, device: torch.device, where: str) -> Tensor:
-    """Lengths ``[B]`` of a left-aligned mask ``[B, T]``; every sequence must have length ≥ 1."""
-    if mask is None:
-        return torch.full((batch_size,), length, dtype=torch.long, device=device)
-    if not isinstance(mask, Tensor) or mask.shape != (batch_size, length):
-        got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-        raise ValueError(f"{where}: mask must have shape ({batch_size}, {length}), got {got}")
-    mask = mask.to(device=device, dtype=torch.bool)
-    lengths = mask.sum(dim=1)
-    left_aligned = torch.arange(length, device=device)[None, :] < lengths[:, None]
-    wrong = (mask != left_aligned).any(dim=1) | (lengths == 0)
-    if wrong.any():
-        rows = wrong.nonzero().flatten()[:8].tolist()
-        raise ValueError(
-            f"{where}: mask rows {rows} are not left-aligned with at least one position "
-            "(each row must be True for its first L positions and False after)"
-        )
-    return lengths
-
-
-def _prepare(
-    emissions: Tensor,
-    transitions: Tensor,
-    start: Tensor,
-    end: Tensor,
-    mask: Optional[Tensor],
-    allowed: Optional[AllowedTransitions],
-    where: str,
-) -> _Chain:
-    if not isinstance(emissions, Tensor) or emissions.dim() != 3 or not emissions.is_floating_point():
-        got = f"{emissions.dtype} {tuple(emissions.shape)}" if isinstance(emissions, Tensor) else type(emissions).__name__
-        raise ValueError(f"{where}: emissions must be a float tensor [B, T, K], got {got}")
-    batch_size, length, num_tags = emissions.shape
-    if batch_size == 0 or length == 0 or num_tags == 0:
-        raise ValueError(f"{where}: emissions has an empty dimension, shape {tuple(emissions.shape)}")
-    for name, value, shape in (("transitions", transitions, (num_tags, num_tags)), ("start", start, (num_tags,)), ("end", end, (num_tags,))):
-        if not isinstance(value, Tensor) or tuple(value.shape) != shape:
-            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-            raise ValueError(f"{where}: {name} must have shape {shape} for K={num_tags} tags, got {got}")
-        if torch.isnan(value).any() or (value == float("inf")).any():
-            raise ValueError(f"{where}: {name} contains NaN or +inf")
-    if not torch.isfinite(emissions).all():
-        bad = torch.isnan(emissions) | (emissions == float("inf"))
-        if bad.any():
-            b, t, k = bad.nonzero()[0].tolist()
-            raise ValueError(f"{where}: emissions is NaN or +inf at (batch {b}, position {t}, tag {k})")
-    if allowed is not None:
-        check_allowed(allowed, num_tags, where)
-    dtype = torch.promote_types(torch.promote_types(emissions.dtype, transitions.dtype), torch.promote_types(start.dtype, end.dtype))
-    transitions, start, end = apply_allowed(transitions.to(dtype), start.to(dtype), end.to(dtype), allowed)
-    lengths = chain_lengths(mask, batch_size, length, emissions.device, where)
-    valid = torch.arange(length, device=emissions.device)[:, None] < lengths[None, :]
-    return _Chain(emissions.to(dtype).transpose(0, 1), transitions, start, end, lengths, valid)
-
-
-def _finite_max(values: Tensor, dim: Optional[int] = None) -> Tensor:
-    """Maximum (over ``dim`` with kept dims, or overall), with ``-inf`` replaced by 0 as a safe shift."""
-    top = values.max() if dim is None else values.amax(dim=dim, keepdim=True)
-    return top.masked_fill(top == float("-inf"), 0.0)
-
-
-class _Scaled(NamedTuple):
-    alpha: Tensor  # [T, B, K] normalised forward messages, zero where invalid or log-space rows
-    ratio: Tensor  # [T, B, K] ψ_t / s_t, zero where invalid
-    weights: Tensor  # [K, K] exp(A - max A)
-    end_weights: Tensor  # [K] exp(ω - max ω)
-    final: Tensor  # [B] Σ_k α̂_{L-1}[k] exp(ω_k - max ω)
-    log_z: Tensor  # [B]
-    log_space_rows: Tensor  # [B] bool, rows computed in log space
-
-
-def _scaled_forward(chain: _Chain) -> _Scaled:
-    length, batch_size, num_tags = chain.emissions.shape
-    psi = torch.empty((length, batch_size, num_tags), dtype=chain.transitions.dtype, device=chain.transitions.device)
-    psi.copy_(chain.emissions)
-    psi[0] += chain.start
-    shift = _finite_max(psi, dim=2)  # [T, B, 1]
-    psi.sub_(shift).exp_()
-    trans_shift = _finite_max(chain.transitions)
-    weights = (chain.transitions - trans_shift).exp()
-    end_shift = _finite_max(chain.end)
-    end_weights = (chain.end - end_shift).exp()
-
-    alpha = torch.empty_like(psi)
-    norms = torch.empty((length, batch_size, 1), dtype=psi.dtype, device=psi.device)
-    alpha_steps, psi_steps, norm_steps = alpha.unbind(0), psi.unbind(0), norms.unbind(0)
-    torch.sum(psi_steps[0], dim=1, keepdim=True, out=norm_steps[0])
-    torch.div(psi_steps[0], norm_steps[0], out=alpha_steps[0])
-    for previous, current, psi_t, norm_t in zip(alpha_steps, alpha_steps[1:], psi_steps[1:], norm_steps[1:]):
-        torch.mm(previous, weights, out=current)
-        current.mul_(psi_t)
-        torch.sum(current, dim=1, keepdim=True, out=norm_t)
-        current.div_(norm_t)
-
-    rows = torch.arange(batch_size, device=psi.device)
-    final = alpha[chain.lengths - 1, rows] @ end_weights
-    norms = norms.squeeze(2)
-    tiny = UNDERFLOW_LIMIT.get(psi.dtype, 1e-20)
-    log_space_rows = (chain.valid & ~(norms >= tiny)).any(dim=0) | ~(final >= tiny)
-    log_steps = torch.where(chain.valid, norms.double().log() + shift.squeeze(2).double(), 0.0).sum(dim=0)
-    log_z = log_steps + final.double().log() + (chain.lengths - 1).double() * float(trans_shift) + float(end_shift)
-    log_z = log_z.to(psi.dtype)
-    unused = (~chain.valid | log_space_rows[None, :])[:, :, None]
-    if log_space_rows.any():
-        log_z[log_space_rows] = _log_space_forward(_select_rows(chain, log_space_rows))[1]
-    ratio = psi.div_(norms[:, :, None]).masked_fill_(unused, 0.0)
-    alpha.masked_fill_(unused, 0.0)
-    return _Scaled(alpha, ratio, weights, end_weights, final, log_z, log_space_rows)
-
-
-def _scaled_backward(chain: _Chain, fwd: _Scaled, row_weights: Tensor) -> tuple[Tensor, Tensor]:
-    """Messages ``g_t`` and node marginals ``μ_t``, each row scaled by ``row_weights[b]``.
-
-    Shapes:
-        - row_weights: ``[B]``; returns ``g`` ``[T, B, K]`` and ``μ`` ``[T, B, K]`` (time-major).
-    """
-    length, batch_size, num_tags = fwd.alpha.shape
-    scale = torch.where(fwd.log_space_rows, 0.0, row_weights / fwd.final)
-    injected = torch.zeros_like(fwd.alpha)
-    rows = torch.arange(batch_size, device=scale.device)
-    injected[chain.lengths - 1, rows] = scale[:, None] * fwd.end_weights
-    beta = injected
-    messages = torch.empty_like(fwd.alpha)
-    messages[0].zero_()
-    weights_t = fwd.weights.t()
-    beta_steps, message_steps, ratio_steps = beta.unbind(0), messages.unbind(0), fwd.ratio.unbind(0)
-    for t in range(length - 1, 0, -1):
-        torch.mul(ratio_steps[t], beta_steps[t], out=message_steps[t])
-        beta_steps[t - 1].addmm_(message_steps[t], weights_t)
-    return messages, fwd.alpha * beta
-
-
-def _select_rows(chain: _Chain, rows: Tensor) -> _Chain:
-    return chain._replace(emissions=chain.emissions[:, rows], lengths=chain.lengths[rows], valid=chain.valid[:, rows])
-
-
-def _log_space_forward(chain: _Chain) -> tuple[Tensor, Tensor]:
-    """Log forward messages ``[T, B, K]`` (held constant past each length) and ``log Z`` ``[B]``."""
-    log_alpha = torch.empty(chain.emissions.shape, dtype=chain.transitions.dtype, device=chain.transitions.device)
-    log_alpha[0] = chain.emissions[0] + chain.start
-    for t in range(1, log_alpha.shape[0]):
-        step = torch.logsumexp(log_alpha[t - 1][:, :, None] + chain.transitions, dim=1) + chain.emissions[t]
-        log_alpha[t] = torch.where(chain.valid[t][:, None], step, log_alpha[t - 1])
-    return log_alpha, torch.logsumexp(log_alpha[-1] + chain.end, dim=1)
-
-
-def _log_space_marginals(chain: _Chain) -> tuple[Tensor, Tensor, Tensor]:
-    """Log-space forward–backward: ``log Z`` ``[B]``, node ``[T, B, K]``, edge ``[T, B, K, K]`` marginals.
-
-    Edge entry ``t`` is the transition into position ``t`` (entry 0 is zero).
-    """
-    log_alpha, log_z = _log_space_forward(chain)
-    log_beta = torch.empty_like(log_alpha)
-    log_beta[-1] = chain.end.expand_as(log_beta[-1])
-    for t in range(log_alpha.shape[0] - 2, -1, -1):
-        step = torch.logsumexp(chain.transitions + (chain.emissions[t + 1] + log_beta[t + 1])[:, None, :], dim=2)
-        log_beta[t] = torch.where(chain.valid[t + 1][:, None], step, log_beta[t + 1])
-    norm = log_z[None, :, None]
-    node = (log_alpha + log_beta - norm).exp().nan_to_num(0.0) * chain.valid[:, :, None]
-    edge = torch.zeros(node.shape + node.shape[-1:], dtype=node.dtype, device=node.device)
-    if node.shape[0] > 1:
-        edge_logits = (
-            log_alpha[:-1, :, :, None] + chain.transitions + (chain.emissions[1:] + log_beta[1:])[:, :, None, :]
-        )
-        edge[1:] = (edge_logits - norm[..., None]).exp().nan_to_num(0.0) * chain.valid[1:, :, None, None]
-    return log_z, node, edge
-
-
-class _LogPartition(torch.autograd.Function):
-    """``log Z`` with the forward–backward algorithm as its backward pass."""
-
-    @staticmethod
-    def forward(ctx, emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor, lengths: Tensor, valid: Tensor) -> Tensor:  # type: ignore[override]
-        chain = _Chain(emissions.transpose(0, 1), transitions, start, end, lengths, valid)
-        fwd = _scaled_forward(chain)
-        ctx.chain, ctx.fwd = chain, fwd
-        return fwd.log_z
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_log_z: Tensor):  # type: ignore[override]
-        chain, fwd = ctx.chain, ctx.fwd
-        messages, node = _scaled_backward(chain, fwd, grad_log_z)
-        length, batch_size, num_tags = node.shape
-        flat_alpha = fwd.alpha[:-1].reshape(-1, num_tags)
-        grad_transitions = (flat_alpha.t() @ messages[1:].reshape(-1, num_tags)) * fwd.weights
-        if fwd.log_space_rows.any():
-            rows = fwd.log_space_rows
-            _, sub_node, sub_edge = _log_space_marginals(_select_rows(chain, rows))
-            weight = grad_log_z[rows]
-            node[:, rows] = sub_node * weight[None, :, None]
-            grad_transitions = grad_transitions + (sub_edge * weight[None, :, None, None]).sum(dim=(0, 1))
-        rows = torch.arange(batch_size, device=node.device)
-        grad_end = node[chain.lengths - 1, rows].sum(dim=0)
-        return node.transpose(0, 1), grad_transitions, node[0].sum(dim=0), grad_end, None, None
 
 
 def log_partition(
@@ -277,8 +76,8 @@ def log_partition(
         - emissions: ``[B, T, K]``; transitions: ``[K, K]``; start, end: ``[K]``; mask: ``[B, T]`` bool
         - returns: ``[B]`` (``-inf`` when the constraints allow no labelling)
     """
-    chain = _prepare(emissions, transitions, start, end, mask, allowed, "log_partition")
-    return _LogPartition.apply(chain.emissions.transpose(0, 1), chain.transitions, chain.start, chain.end, chain.lengths, chain.valid)
+    chain = prepare(emissions, transitions, start, end, mask, allowed, "log_partition")
+    return LogPartition.apply(chain.emissions.transpose(0, 1), chain.transitions, chain.start, chain.end, chain.lengths, chain.valid)
 
 
 def marginals(
@@ -296,14 +95,14 @@ def marginals(
         - returns: node ``[B, T, K]`` (zero past each length); with ``edges`` also
           ``[B, T-1, K, K]`` whose entry ``t-1`` is the transition into position ``t``.
     """
-    chain = _prepare(emissions, transitions, start, end, mask, allowed, "marginals")
+    chain = prepare(emissions, transitions, start, end, mask, allowed, "marginals")
     with torch.no_grad():
-        fwd = _scaled_forward(chain)
-        messages, node = _scaled_backward(chain, fwd, torch.ones_like(fwd.log_z))
+        fwd = scaled_forward(chain)
+        messages, node = scaled_backward(chain, fwd, torch.ones_like(fwd.log_z))
         edge = (fwd.alpha[:-1, :, :, None] * messages[1:, :, None, :]) * fwd.weights if edges else None
         if fwd.log_space_rows.any():
             rows = fwd.log_space_rows
-            _, sub_node, sub_edge = _log_space_marginals(_select_rows(chain, rows))
+            _, sub_node, sub_edge = log_space_marginals(select_rows(chain, rows))
             node[:, rows] = sub_node
             if edge is not None:
                 edge[:, rows] = sub_edge[1:]
@@ -341,7 +140,7 @@ def viterbi(
     Shapes:
         - returns: scores ``[B]`` and tags ``[B, T]`` long (0 past each length).
     """
-    chain = _prepare(emissions, transitions, start, end, mask, allowed, "viterbi")
+    chain = prepare(emissions, transitions, start, end, mask, allowed, "viterbi")
     with torch.no_grad():
         length, batch_size, num_tags = chain.emissions.shape
         emission_steps = chain.emissions.unbind(0)
@@ -380,7 +179,7 @@ def topk(
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"topk: k must be a positive int, got {k!r}")
-    chain = _prepare(emissions, transitions, start, end, mask, allowed, "topk")
+    chain = prepare(emissions, transitions, start, end, mask, allowed, "topk")
     with torch.no_grad():
         length, batch_size, num_tags = chain.emissions.shape
         best = torch.full((length, batch_size, num_tags, k), float("-inf"), dtype=chain.transitions.dtype, device=chain.transitions.device)
@@ -421,9 +220,9 @@ def sample(
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"sample: n must be a positive int, got {n!r}")
-    chain = _prepare(emissions, transitions, start, end, mask, allowed, "sample")
+    chain = prepare(emissions, transitions, start, end, mask, allowed, "sample")
     with torch.no_grad():
-        log_alpha, _ = _log_space_forward(chain)
+        log_alpha, _ = log_space_forward(chain)
         length, batch_size, num_tags = log_alpha.shape
         uniforms = torch.rand((length, n, batch_size, num_tags), generator=generator, device=log_alpha.device, dtype=log_alpha.dtype)
         gumbels = -torch.log(-torch.log(uniforms.clamp_(min=torch.finfo(log_alpha.dtype).tiny)))
@@ -453,7 +252,7 @@ def sequence_score(
     Shapes:
         - tags: ``[B, T]`` integer in ``[0, K)`` (any value past each length); returns ``[B]``.
     """
-    chain = _prepare(emissions, transitions, start, end, mask, allowed, "sequence_score")
+    chain = prepare(emissions, transitions, start, end, mask, allowed, "sequence_score")
     length, batch_size, num_tags = chain.emissions.shape
     if not isinstance(tags, Tensor) or tags.shape != (batch_size, length) or tags.is_floating_point():
         got = f"{tags.dtype} {tuple(tags.shape)}" if isinstance(tags, Tensor) else type(tags).__name__

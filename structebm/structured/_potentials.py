@@ -1,0 +1,89 @@
+"""Checked linear-chain potentials in time-major layout, shared by every inference routine.
+
+:func:`prepare` validates emissions ``[B, T, K]``, transitions ``[K, K]``, start and end ``[K]``
+and a left-aligned mask ``[B, T]``, applies forbidden transitions (``-inf``) and returns a
+:class:`Chain` with emissions as a ``[T, B, K]`` view in one common dtype.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from structebm.structured.constraints import AllowedTransitions, apply_allowed, check_allowed
+
+__all__ = ["Chain", "chain_lengths", "prepare", "finite_max"]
+
+
+class Chain(NamedTuple):
+    """Checked potentials (constraints applied, one dtype) in time-major layout."""
+
+    emissions: Tensor  # [T, B, K] view
+    transitions: Tensor  # [K, K]
+    start: Tensor  # [K]
+    end: Tensor  # [K]
+    lengths: Tensor  # [B] long
+    valid: Tensor  # [T, B] bool
+
+
+def chain_lengths(mask: Optional[Tensor], batch_size: int, length: int, device: torch.device, where: str) -> Tensor:
+    """Lengths ``[B]`` of a left-aligned mask ``[B, T]``; every sequence must have length ≥ 1."""
+    if mask is None:
+        return torch.full((batch_size,), length, dtype=torch.long, device=device)
+    if not isinstance(mask, Tensor) or mask.shape != (batch_size, length):
+        got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+        raise ValueError(f"{where}: mask must have shape ({batch_size}, {length}), got {got}")
+    mask = mask.to(device=device, dtype=torch.bool)
+    lengths = mask.sum(dim=1)
+    left_aligned = torch.arange(length, device=device)[None, :] < lengths[:, None]
+    wrong = (mask != left_aligned).any(dim=1) | (lengths == 0)
+    if wrong.any():
+        rows = wrong.nonzero().flatten()[:8].tolist()
+        raise ValueError(
+            f"{where}: mask rows {rows} are not left-aligned with at least one position "
+            "(each row must be True for its first L positions and False after)"
+        )
+    return lengths
+
+
+def prepare(
+    emissions: Tensor,
+    transitions: Tensor,
+    start: Tensor,
+    end: Tensor,
+    mask: Optional[Tensor],
+    allowed: Optional[AllowedTransitions],
+    where: str,
+) -> Chain:
+    if not isinstance(emissions, Tensor) or emissions.dim() != 3 or not emissions.is_floating_point():
+        got = f"{emissions.dtype} {tuple(emissions.shape)}" if isinstance(emissions, Tensor) else type(emissions).__name__
+        raise ValueError(f"{where}: emissions must be a float tensor [B, T, K], got {got}")
+    batch_size, length, num_tags = emissions.shape
+    if batch_size == 0 or length == 0 or num_tags == 0:
+        raise ValueError(f"{where}: emissions has an empty dimension, shape {tuple(emissions.shape)}")
+    for name, value, shape in (("transitions", transitions, (num_tags, num_tags)), ("start", start, (num_tags,)), ("end", end, (num_tags,))):
+        if not isinstance(value, Tensor) or tuple(value.shape) != shape:
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"{where}: {name} must have shape {shape} for K={num_tags} tags, got {got}")
+        if torch.isnan(value).any() or (value == float("inf")).any():
+            raise ValueError(f"{where}: {name} contains NaN or +inf")
+    if not torch.isfinite(emissions).all():
+        bad = torch.isnan(emissions) | (emissions == float("inf"))
+        if bad.any():
+            b, t, k = bad.nonzero()[0].tolist()
+            raise ValueError(f"{where}: emissions is NaN or +inf at (batch {b}, position {t}, tag {k})")
+    if allowed is not None:
+        check_allowed(allowed, num_tags, where)
+    dtype = torch.promote_types(torch.promote_types(emissions.dtype, transitions.dtype), torch.promote_types(start.dtype, end.dtype))
+    transitions, start, end = apply_allowed(transitions.to(dtype), start.to(dtype), end.to(dtype), allowed)
+    lengths = chain_lengths(mask, batch_size, length, emissions.device, where)
+    valid = torch.arange(length, device=emissions.device)[:, None] < lengths[None, :]
+    return Chain(emissions.to(dtype).transpose(0, 1), transitions, start, end, lengths, valid)
+
+
+def finite_max(values: Tensor, dim: Optional[int] = None) -> Tensor:
+    """Maximum (over ``dim`` with kept dims, or overall), with ``-inf`` replaced by 0 as a safe shift."""
+    top = values.max() if dim is None else values.amax(dim=dim, keepdim=True)
+    return top.masked_fill(top == float("-inf"), 0.0)
