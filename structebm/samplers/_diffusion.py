@@ -134,7 +134,7 @@ def energy_and_grad(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: st
         check_energy_output(values, x.shape[0], where)
     if grad.shape != x.shape:
         raise EnergyOutputError(f"{where}: the energy gradient has shape {tuple(grad.shape)}, expected {tuple(x.shape)}")
-    return values.detach(), grad.detach()
+    return values.detach(), grad  # autograd.grad without create_graph returns a tensor outside any graph
 
 
 def initial_state(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool) -> ChainState:

@@ -14,7 +14,7 @@ mutable attributes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Generic, NamedTuple, Optional, TypeVar
 
 import torch
@@ -48,22 +48,65 @@ class ChainState:
     step: int = 0
 
 
-@dataclass
 class StepInfo:
     """Diagnostics of one transition; every field is per chain (``[B]``) or ``None``.
 
     Attributes:
-        energy: energy after the step.
-        grad_norm: L2 norm of ``∇ₓ E`` at the new state, where computed.
+        energy: energy of the state the diagnostics describe.
+        grad_norm: L2 norm of ``∇ₓ E`` at that state, where computed.
         acceptance_rate: MH acceptance probability of the proposal (1 for unadjusted rules).
         accepted: whether the proposal was accepted (MH rules only).
+        extra: further per-chain diagnostics of a sampler, by name.
+
+    Diagnostics nobody reads should cost nothing in a hot loop, so two fields can be given
+    lazily: ``grad=`` (instead of ``grad_norm``) keeps the gradient ``[B, *event]`` and its norm
+    :math:`\lVert \nabla_x E \rVert_2` per chain is computed on first access of ``grad_norm``;
+    ``always_accepted=True`` stands for an ``acceptance_rate`` of ones, made on first access.
     """
 
-    energy: Tensor
-    grad_norm: Optional[Tensor] = None
-    acceptance_rate: Optional[Tensor] = None
-    accepted: Optional[Tensor] = None
-    extra: dict[str, Tensor] = field(default_factory=dict)
+    __slots__ = ("energy", "accepted", "extra", "_grad_norm", "_grad", "_acceptance_rate", "_always_accepted")
+
+    def __init__(
+        self,
+        energy: Tensor,
+        grad_norm: Optional[Tensor] = None,
+        acceptance_rate: Optional[Tensor] = None,
+        accepted: Optional[Tensor] = None,
+        extra: Optional[dict[str, Tensor]] = None,
+        *,
+        grad: Optional[Tensor] = None,
+        always_accepted: bool = False,
+    ) -> None:
+        if grad is not None and grad_norm is not None:
+            raise ValueError("StepInfo: give grad_norm or grad (its norm is taken on access), not both")
+        if always_accepted and acceptance_rate is not None:
+            raise ValueError("StepInfo: give acceptance_rate or always_accepted=True, not both")
+        self.energy = energy
+        self.accepted = accepted
+        self.extra = {} if extra is None else extra
+        self._grad_norm = grad_norm
+        self._grad = grad
+        self._acceptance_rate = acceptance_rate
+        self._always_accepted = always_accepted
+
+    @property
+    def grad_norm(self) -> Optional[Tensor]:
+        if self._grad_norm is None and self._grad is not None:
+            grad = self._grad
+            self._grad_norm = torch.linalg.vector_norm(grad.reshape(grad.shape[0], -1), dim=1)
+            self._grad = None
+        return self._grad_norm
+
+    @property
+    def acceptance_rate(self) -> Optional[Tensor]:
+        if self._acceptance_rate is None and self._always_accepted:
+            self._acceptance_rate = torch.ones_like(self.energy)
+        return self._acceptance_rate
+
+    def __repr__(self) -> str:
+        fields = {"energy": self.energy, "grad_norm": self.grad_norm, "acceptance_rate": self.acceptance_rate,
+                  "accepted": self.accepted, "extra": self.extra}
+        return "StepInfo(" + ", ".join(f"{name}={value!r}" for name, value in fields.items()) + ")"
 
 
 class SamplingAlgorithm(NamedTuple, Generic[S]):

@@ -34,7 +34,6 @@ from structebm.samplers._diffusion import (
     clip_per_sample_norm,
     energy_and_grad,
     langevin_proposal,
-    per_sample_norm,
 )
 from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_chain_finite
 
@@ -121,8 +120,8 @@ def inpainting_langevin(
         x_new = torch.where(mask, state.x, proposal)
         info = StepInfo(
             energy=values,
-            grad_norm=per_sample_norm(grad),
-            acceptance_rate=torch.ones_like(values),
+            grad=grad,
+            always_accepted=True,
             extra={"free_fraction": (~mask).flatten(1).float().mean(dim=1)},
         )
         return ChainState(x=x_new, c=state.c, energy=None, grad=None, step=state.step + 1), info

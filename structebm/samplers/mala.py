@@ -38,7 +38,6 @@ from structebm.samplers._diffusion import (
     initial_state,
     langevin_proposal,
     metropolis_hastings,
-    per_sample_norm,
     proposal_log_density,
     select_rows,
     step_size_at,
@@ -120,7 +119,7 @@ def mala(
         check_every_n_steps(new_state, _NAME, check_every)
         info = StepInfo(
             energy=new_state.energy,
-            grad_norm=per_sample_norm(new_state.grad),
+            grad=new_state.grad,
             acceptance_rate=acceptance_rate,
             accepted=accepted,
         )
