@@ -33,11 +33,11 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from structebm.data.conll import Vocabulary, conll2000_path, read_conll
 from structebm.data.loaders import EpochShuffleSampler
-from structebm.data.tagged_batch import TaggedCondition, collate_columns
+from structebm.data.tagged_batch import EncodedSentences, TaggedCondition, collate_columns
 from structebm.data.word_features import WordFeatureEncoder
 
 __all__ = ["TaggedCondition", "read_columns", "ColumnVocabularies", "EncodedSentences", "collate_columns", "ChunkingDataModule"]
@@ -75,30 +75,6 @@ class ColumnVocabularies:
     def sizes(self) -> dict[str, int]:
         """Vocabulary size of every input column (``"words"``, ``"chars"``, extra names)."""
         return {"words": len(self.words), "chars": len(self.chars), **{k: len(v) for k, v in self.extras.items()}}
-
-
-class EncodedSentences(Dataset):
-    """Sentences encoded as tensors: ``words [L]``, ``chars [L, C]``, one ``[L]`` per extra column, ``tags [L]``."""
-
-    def __init__(self, sentences: Sequence[dict[str, list[str]]], vocabularies: ColumnVocabularies, lowercase: bool) -> None:
-        self.items: list[dict[str, Tensor]] = []
-        for number, sentence in enumerate(sentences):
-            where = f"EncodedSentences (sentence {number})"
-            words = [w.lower() if lowercase else w for w in sentence["words"]]
-            chars = torch.zeros(len(words), max(len(w) for w in sentence["words"]), dtype=torch.long)
-            for position, word in enumerate(sentence["words"]):
-                chars[position, : len(word)] = torch.tensor(vocabularies.chars.encode(word, where))
-            item = {"words": torch.tensor(vocabularies.words.encode(words, where)), "chars": chars}
-            for name, vocabulary in vocabularies.extras.items():
-                item[name] = torch.tensor(vocabulary.encode(sentence[name], where))
-            item["tags"] = torch.tensor(vocabularies.tags.encode(sentence["tags"], where))
-            self.items.append(item)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return self.items[index]
 
 
 class ChunkingDataModule(pl.LightningDataModule):
@@ -253,6 +229,7 @@ class ChunkingDataModule(pl.LightningDataModule):
         if num_tags is not None and num_tags != len(self.tag_names):
             raise ValueError(f"ChunkingDataModule: the data has {len(self.tag_names)} tags {self.tag_names} but the energy "
                              f"has num_tags={num_tags}; set model.energy.init_args.num_tags: {len(self.tag_names)}")
+        self._check_constraints(getattr(energy, "allowed", None))
         emission_model = getattr(energy, "emission_model", None)
         feature_dim = getattr(emission_model, "feature_dim", None)
         if feature_dim is not None and feature_dim != self.feature_dim:
@@ -266,6 +243,24 @@ class ChunkingDataModule(pl.LightningDataModule):
                 if rows is not None and rows < size:
                     raise ValueError(f"ChunkingDataModule: the {name!r} vocabulary has {size} entries but the emission "
                                      f"model's table has {rows} rows; enlarge it or cap the vocabulary (max_words / max_chars / max_extra)")
+
+    def _check_constraints(self, allowed: Any) -> None:
+        """Every gold tag sequence must obey the energy's transition constraints (if any); a
+        violation almost always means the energy's tag list is not in this module's order."""
+        if allowed is None:
+            return
+        k = len(self.tag_names)
+        full = torch.zeros(k + 2, k + 2, dtype=torch.bool)  # index k = <start>, k + 1 = <end>
+        full[:k, :k], full[k, :k], full[:k, k + 1] = allowed.transitions, allowed.start, allowed.end
+        names = self.tag_names + ["<start>", "<end>"]
+        for split, dataset in self.datasets.items():
+            for number, item in enumerate(dataset.items):
+                path = torch.cat([torch.tensor([k]), item["tags"], torch.tensor([k + 1])])
+                bad = (~full[path[:-1], path[1:]]).nonzero().flatten()
+                if len(bad):
+                    i, j = int(path[bad[0]]), int(path[bad[0] + 1])
+                    raise ValueError(f"ChunkingDataModule: the energy forbids {names[i]} -> {names[j]}, which {split} sentence "
+                                     f"{number} uses; list the tags in the data's order: {self.tag_names}")
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.datasets:

@@ -1,4 +1,5 @@
-"""Padded batches of tagged sentences: :class:`TaggedCondition` and :func:`collate_columns`.
+"""Tagged sentences as tensors (:class:`EncodedSentences`) and their padded batches
+(:func:`collate_columns` → :class:`TaggedCondition`).
 
 An item is a dict of per-sentence tensors: ``tags [L]``, ``words [L]``, ``chars [L, C]``, one
 ``[L]`` long tensor per extra column and, optionally, dense per-word ``features [L, D]``.
@@ -8,14 +9,18 @@ zero-padded to ``T`` positions (and ``C`` characters); ``mask[b, t] = t < L_b``.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from structebm.energies.crf import SequenceCondition
 
-__all__ = ["TaggedCondition", "collate_columns"]
+if TYPE_CHECKING:
+    from structebm.data.chunking import ColumnVocabularies
+
+__all__ = ["EncodedSentences", "TaggedCondition", "collate_columns"]
 
 DENSE = "features"
 
@@ -39,6 +44,30 @@ class TaggedCondition(SequenceCondition):
         if dim != 0 or int(repeats) < 1:
             raise ValueError(f"TaggedCondition.repeat_interleave: only dim=0 and repeats >= 1, got {repeats}, dim={dim}")
         return self[torch.arange(self.batch_size).repeat_interleave(int(repeats))]
+
+
+class EncodedSentences(Dataset):
+    """Sentences encoded as tensors: ``words [L]``, ``chars [L, C]``, one ``[L]`` per extra column, ``tags [L]``."""
+
+    def __init__(self, sentences: Sequence[dict[str, list[str]]], vocabularies: "ColumnVocabularies", lowercase: bool) -> None:
+        self.items: list[dict[str, Tensor]] = []
+        for number, sentence in enumerate(sentences):
+            where = f"EncodedSentences (sentence {number})"
+            words = [w.lower() if lowercase else w for w in sentence["words"]]
+            chars = torch.zeros(len(words), max(len(w) for w in sentence["words"]), dtype=torch.long)
+            for position, word in enumerate(sentence["words"]):
+                chars[position, : len(word)] = torch.tensor(vocabularies.chars.encode(word, where))
+            item = {"words": torch.tensor(vocabularies.words.encode(words, where)), "chars": chars}
+            for name, vocabulary in vocabularies.extras.items():
+                item[name] = torch.tensor(vocabulary.encode(sentence[name], where))
+            item["tags"] = torch.tensor(vocabularies.tags.encode(sentence["tags"], where))
+            self.items.append(item)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return self.items[index]
 
 
 def collate_columns(items: Sequence[dict[str, Tensor]], pad_to_length: Optional[int] = None) -> tuple[Tensor, TaggedCondition]:

@@ -132,3 +132,11 @@ def test_misaligned_rows_are_reported(tmp_path):
     (tmp_path / "bad.txt").write_text("a DT B-NP\nb NN\n")
     with pytest.raises(ValueError, match="bad.txt:2"):
         read_columns(tmp_path / "bad.txt", 0, -1, {"pos": 1})
+
+
+def test_transition_constraints_must_fit_the_gold_tags(files):
+    module = make_module(files)
+    module.check_model(LinearChainCRF.from_tag_names(module.tag_names, "BIO"))
+    shuffled = module.tag_names[::-1]  # a tag list in another order: B-NP -> I-NP becomes forbidden somewhere
+    with pytest.raises(ValueError, match=r"the energy forbids .* list the tags in the data's order"):
+        module.check_model(LinearChainCRF.from_tag_names(shuffled, "BIO"))

