@@ -16,10 +16,9 @@ they were drawn for (an independent judge is used by ``benchmarks/image_label.py
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import lightning.pytorch as pl
 import torch
@@ -29,6 +28,7 @@ from structebm.energies.image_label import ImageGivenLabel, LabelGivenImage
 from structebm.evaluation.calibration import expected_calibration_error
 from structebm.samplers.base import run_chain
 from structebm.samplers.langevin import langevin
+from structebm.training.fit_report import FitReport
 
 __all__ = ["label_posteriors", "class_conditional_samples", "save_sample_grid", "ImageLabelReport"]
 
@@ -93,7 +93,7 @@ def save_sample_grid(samples: Tensor, path: Path) -> None:
     plt.imsave(path, ((grid.cpu().clamp(-1, 1) + 1) / 2).numpy(), cmap="gray", vmin=0.0, vmax=1.0)
 
 
-class ImageLabelReport(pl.Callback):
+class ImageLabelReport(FitReport):
     """At the end of ``fit``: test accuracy, ECE and a grid of class-conditional samples, as JSON + PNG.
 
     The data module must provide ``test_dataloader()`` of ``(x, y)`` batches, or ``(y, x)`` when its
@@ -136,21 +136,14 @@ class ImageLabelReport(pl.Callback):
         self.num_bins = num_bins
         self.seed = seed
         self.log_prefix = log_prefix
-        self.report: Optional[dict[str, Any]] = None
-        self._fit_started: Optional[float] = None
-
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._fit_started = time.perf_counter()
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        train_seconds = None if self._fit_started is None else time.perf_counter() - self._fit_started
+        train_seconds = self.train_seconds()
         begin = time.perf_counter()
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "test_dataloader"):
             raise ValueError("ImageLabelReport: the trainer needs a data module with test_dataloader()")
-        energy = getattr(pl_module, "energy", None)
-        if energy is None:
-            raise ValueError(f"ImageLabelReport: {type(pl_module).__name__} has no .energy to evaluate")
+        energy = self.energy_of(pl_module, "evaluate")
         datamodule.setup("test")
         image_first = getattr(datamodule, "state", "image") == "image"
         device = pl_module.device
@@ -179,7 +172,7 @@ class ImageLabelReport(pl.Callback):
         grid_path = path.with_suffix(".png")
         save_sample_grid(samples, grid_path)
         classes = torch.arange(samples.shape[0])[:, None]
-        self.report = {
+        report = {
             "accuracy": float((probabilities.argmax(dim=1) == labels).double().mean()),
             "ece": expected_calibration_error(probabilities, labels, self.num_bins),
             "sample_self_accuracy": float((judged == classes).double().mean()),
@@ -188,8 +181,5 @@ class ImageLabelReport(pl.Callback):
             "report_seconds": time.perf_counter() - begin,
             "sample_grid": str(grid_path),
         }
-        for logger in trainer.loggers:
-            logger.log_metrics({f"{self.log_prefix}/{k}": self.report[k] for k in ("accuracy", "ece", "sample_self_accuracy")},
-                               step=trainer.global_step)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.report, indent=2) + "\n")
+        logged = {f"{self.log_prefix}/{k}": report[k] for k in ("accuracy", "ece", "sample_self_accuracy")}
+        self.publish(trainer, report, path, logged)

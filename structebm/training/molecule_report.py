@@ -22,7 +22,6 @@ take the data set's name instead: :func:`molecule_sampler` (a ``sampler_factory`
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
@@ -40,6 +39,7 @@ from structebm.chem.vocab import AtomVocabulary, get_vocabulary
 from structebm.samplers.base import SamplingAlgorithm, check_chain_finite
 from structebm.samplers.graph_buffer import GraphReplayBuffer
 from structebm.samplers.graph_moves import graph_gibbs, graph_gibbs_with_gradients
+from structebm.training.fit_report import FitReport
 
 __all__ = [
     "VARIANTS",
@@ -150,7 +150,7 @@ def generation_metrics(
     return scores
 
 
-class MoleculeGenerationReport(pl.Callback):
+class MoleculeGenerationReport(FitReport):
     """At the end of ``fit``, sample molecules from noise with each variant and score them.
 
     The data module must provide ``vocabulary``, ``train_smiles`` and ``test_smiles`` (as
@@ -199,21 +199,14 @@ class MoleculeGenerationReport(pl.Callback):
         self.variants, self.metrics = list(variants), list(metrics)
         self.batch_size, self.seed, self.grid_size = batch_size, seed, grid_size
         self.output_dir = output_dir
-        self.report: Optional[dict[str, Any]] = None
-        self._fit_started: Optional[float] = None
-
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._fit_started = time.perf_counter()
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        train_seconds = None if self._fit_started is None else time.perf_counter() - self._fit_started
+        train_seconds = self.train_seconds()
         datamodule = trainer.datamodule
         needed = ("vocabulary", "train_smiles", "test_smiles")
         if datamodule is None or not all(hasattr(datamodule, name) for name in needed):
             raise ValueError(f"MoleculeGenerationReport: the trainer's data module must provide {', '.join(needed)}")
-        energy = getattr(pl_module, "energy", None)
-        if energy is None:
-            raise ValueError(f"MoleculeGenerationReport: {type(pl_module).__name__} has no .energy to sample from")
+        energy = self.energy_of(pl_module, "sample from")
         out_dir = Path(self.output_dir or trainer.log_dir or ".")
         report: dict[str, Any] = {
             "train_seconds": train_seconds, "num_samples": self.num_samples,
@@ -232,12 +225,8 @@ class MoleculeGenerationReport(pl.Callback):
                 self.metrics, out_dir / f"molecules_{variant}.png", self.grid_size,
             )
             report[variant] = {**scores, "sampling_seconds": seconds, "samples_per_second": self.num_samples / seconds}
-        self.report = report
-        for logger in trainer.loggers:
-            logger.log_metrics({f"generation/{v}/{k}": report[v][k] for v in self.variants for k in self.metrics},
-                               step=trainer.global_step)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "molecule_report.json").write_text(json.dumps(report, indent=2) + "\n")
+        logged = {f"generation/{v}/{k}": report[v][k] for v in self.variants for k in self.metrics}
+        self.publish(trainer, report, out_dir / "molecule_report.json", logged)
         print(self.summary())
 
     def summary(self) -> str:

@@ -18,7 +18,6 @@ the scores and writes them as JSON.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -30,6 +29,7 @@ from torch import nn
 
 from structebm.energies.base import HasArgmax, require
 from structebm.objectives.base import split_batch
+from structebm.training.fit_report import FitReport
 
 __all__ = ["decode_tags", "chunk_f1", "TaggingReport"]
 
@@ -87,7 +87,7 @@ def chunk_f1(energy: nn.Module, batches: Iterable[Any], tag_names: Sequence[str]
     }
 
 
-class TaggingReport(pl.Callback):
+class TaggingReport(FitReport):
     """At the end of ``fit``, score Viterbi decoding on the test split and write JSON.
 
     The data module must provide ``test_dataloader()`` and ``tag_names`` (as
@@ -106,26 +106,16 @@ class TaggingReport(pl.Callback):
         super().__init__()
         self.output_path = output_path
         self.log_prefix = log_prefix
-        self.report: Optional[dict[str, Any]] = None
-        self._fit_started: Optional[float] = None
-
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._fit_started = time.perf_counter()
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        train_seconds = None if self._fit_started is None else time.perf_counter() - self._fit_started
+        train_seconds = self.train_seconds()
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "tag_names"):
             raise ValueError("TaggingReport: the trainer's data module must provide tag_names and test_dataloader()")
-        energy = getattr(pl_module, "energy", None)
-        if energy is None:
-            raise ValueError(f"TaggingReport: {type(pl_module).__name__} has no .energy to decode with")
+        energy = self.energy_of(pl_module, "decode with")
         device = pl_module.device
         batches = (tuple(part.to(device) for part in batch) for batch in datamodule.test_dataloader())
-        self.report = {**chunk_f1(energy, batches, datamodule.tag_names), "train_seconds": train_seconds}
-        for logger in trainer.loggers:
-            logger.log_metrics({f"{self.log_prefix}/{k}": self.report[k] for k in ("f1", "precision", "recall", "token_accuracy")},
-                               step=trainer.global_step)
+        report = {**chunk_f1(energy, batches, datamodule.tag_names), "train_seconds": train_seconds}
         path = Path(self.output_path) if self.output_path else Path(trainer.log_dir or ".") / "tagging_report.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.report, indent=2) + "\n")
+        logged = {f"{self.log_prefix}/{k}": report[k] for k in ("f1", "precision", "recall", "token_accuracy")}
+        self.publish(trainer, report, path, logged)

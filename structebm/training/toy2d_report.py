@@ -15,7 +15,6 @@ both the modes' placement and their width.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,6 +25,7 @@ from torch import Tensor
 from structebm.evaluation.mmd import mmd_rbf
 from structebm.samplers.base import run_chain
 from structebm.samplers.langevin import langevin
+from structebm.training.fit_report import write_json
 
 __all__ = ["Toy2DReport", "grid_density", "MMD_BANDWIDTHS"]
 
@@ -106,8 +106,7 @@ class Toy2DReport(pl.Callback):
             "langevin_step_size": self.step_size,
         }
         out = Path(self.out_dir or trainer.log_dir or ".")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(self.metrics, indent=2))
+        write_json(out / "metrics.json", self.metrics)
         self._plot(reference, mass, model_samples, chain_samples, out / "report.png")
         pl_module.energy.to(pl_module.device).train()
         print(f"toy2d: MMD² to held-out data — model {self.metrics['mmd_model']:.5f}, "
