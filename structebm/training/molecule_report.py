@@ -38,7 +38,8 @@ from structebm.chem.metrics import corrected_molecules
 from structebm.chem.vocab import AtomVocabulary, get_vocabulary
 from structebm.samplers.base import SamplingAlgorithm, check_chain_finite
 from structebm.samplers.graph_buffer import GraphReplayBuffer
-from structebm.samplers.graph_moves import graph_gibbs, graph_gibbs_with_gradients
+from structebm.samplers.graph_gwg import graph_gibbs_with_gradients
+from structebm.samplers.graph_moves import graph_gibbs
 from structebm.training.fit_report import FitReport
 
 __all__ = [
@@ -61,7 +62,7 @@ def molecule_sampler(
     """Graph Gibbs or Gibbs-with-gradients over the vocabulary of ``dataset`` (``"qm9"``, ``"zinc250k"``).
 
     ``options`` go to :func:`~structebm.samplers.graph_moves.graph_gibbs` (``sites``) or
-    :func:`~structebm.samplers.graph_moves.graph_gibbs_with_gradients` (``num_flips``).
+    :func:`~structebm.samplers.graph_gwg.graph_gibbs_with_gradients` (``num_flips``).
     """
     vocabulary = get_vocabulary(dataset)
     if method == "gibbs":

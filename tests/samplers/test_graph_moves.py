@@ -33,7 +33,8 @@ from structebm.chem.vocab import QM9_VOCABULARY, AtomType, AtomVocabulary
 from structebm.data.molecules import load_smiles
 from structebm.energies.base import MissingCapabilityError
 from structebm.energies.graph import RelationalGraphEnergy
-from structebm.samplers.graph_moves import graph_gibbs, graph_gibbs_with_gradients
+from structebm.samplers.graph_gwg import graph_gibbs_with_gradients
+from structebm.samplers.graph_moves import graph_gibbs
 
 TINY = AtomVocabulary("tiny", (AtomType("C"), AtomType("O")), max_atoms=3)
 TINY_SPACE = MolGraphSpace(TINY)
