@@ -19,8 +19,9 @@ CoNLL-2000) reached token accuracy 0.905 with layers 1–3, 0.903 with layer 3, 
 last four and 0.770 with the last layer alone.
 
 The encoder is frozen (``eval()``, ``torch.no_grad()``): features are computed once per data
-split. Sentences are batched by length (longest first, ties by position), so the result does
-not depend on the order of calls. A sentence whose sub-words (plus the two special tokens)
+split. Sentences are batched by length (longest first, ties by position), so the same list
+of sentences always gives the same features; padding inside a batch is masked, so a
+sentence's features depend on its batch companions only through floating-point rounding. A sentence whose sub-words (plus the two special tokens)
 exceed the encoder's ``max_position_embeddings`` raises an error; nothing is truncated. A
 word the tokenizer drops entirely (only control characters) gets the zero vector.
 
