@@ -125,18 +125,22 @@ class ContrastiveDivergence(SeededObjective):
         generator = self.generator_for(x.device)
         start = self.source.start(x, c, generator)
         state = self._sampler.init(start.x, start.c)
-        acceptance: list[Tensor] = []
+        rates: list[Tensor] = []  # mean acceptance of each adjusted step
+        unadjusted_steps = 0  # steps that accept every proposal (rate one, nothing to compute)
         info: Optional[StepInfo] = None
         for _ in range(self.num_steps):
             state, info = self._sampler.step(state, generator)
-            if info.acceptance_rate is not None:
-                acceptance.append(info.acceptance_rate.detach().float().mean())
+            if info.always_accepted:
+                unadjusted_steps += 1
+            elif info.acceptance_rate is not None:
+                rates.append(info.acceptance_rate.detach().float().mean())
         check_chain_finite(state, f"{type(self).__name__} negative phase")
         x_negative = state.x.detach()
         self.source.update(start, x_negative, None if state.energy is None else state.energy.detach())
         metrics: dict[str, Tensor] = {}
-        if acceptance:
-            metrics["acceptance_rate"] = torch.stack(acceptance).mean()
+        if rates or unadjusted_steps:
+            adjusted_total = torch.stack(rates).sum() if rates else torch.zeros((), device=x.device)
+            metrics["acceptance_rate"] = (adjusted_total + unadjusted_steps) / (len(rates) + unadjusted_steps)
         if info is not None and info.grad_norm is not None:
             metrics["sampler_grad_norm"] = info.grad_norm.detach().float().mean()
         metrics.update({f"buffer/{k}": v for k, v in self.source.statistics().items()})

@@ -98,6 +98,11 @@ class StepInfo:
         return self._grad_norm
 
     @property
+    def always_accepted(self) -> bool:
+        """Whether the step is unadjusted (every proposal accepted), so its acceptance rate is one."""
+        return self._always_accepted
+
+    @property
     def acceptance_rate(self) -> Optional[Tensor]:
         if self._acceptance_rate is None and self._always_accepted:
             self._acceptance_rate = torch.ones_like(self.energy)

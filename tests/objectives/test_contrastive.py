@@ -14,6 +14,7 @@ from structebm.objectives.contrastive import ContrastiveDivergence
 from structebm.samplers.chains import DataInit, NoiseInit, ReplayBuffer
 from structebm.samplers.gibbs import gibbs
 from structebm.samplers.langevin import langevin
+from structebm.samplers.mala import mala
 from structebm.spaces import CategoricalSpace, ContinuousSpace
 from tests.objectives._targets import (
     POTTS_LENGTH,
@@ -208,3 +209,27 @@ def test_bad_input_is_named():
 
     with pytest.raises(EnergyOutputError, match=r"shape \(4, 2\)"):
         ContrastiveDivergence(langevin, DataInit(), 1, sampler_options={"step_size": 0.1})(WrongShape(), torch.zeros(4, 2))
+
+
+def test_acceptance_rate_metric_averages_the_steps_of_the_chain():
+    """ULA accepts every proposal, so its metric is exactly one; for MALA it is the mean over the
+    K steps of each step's mean acceptance probability, recomputed here from the same chain."""
+    model = standard_gaussian_model()
+    data = gaussian_data(64)
+    ula = ContrastiveDivergence(langevin, DataInit(), 4, generator_seed=3, sampler_options={"step_size": 0.05})
+    ula.bind(model)
+    assert ula(model, data).metrics["acceptance_rate"].item() == 1.0
+
+    options = {"step_size": 0.5}
+    adjusted = ContrastiveDivergence(mala, DataInit(), 4, generator_seed=3, sampler_options=options)
+    adjusted.bind(model)
+    reported = adjusted(model, data).metrics["acceptance_rate"]
+    sampler = mala(model, **options)
+    generator = torch.Generator().manual_seed(3)
+    state, rates = sampler.init(data), []
+    for _ in range(4):
+        state, info = sampler.step(state, generator)
+        rates.append(info.acceptance_rate.mean())
+    expected = torch.stack(rates).mean()
+    assert 0.0 < expected < 1.0
+    assert torch.allclose(reported, expected)
