@@ -12,6 +12,7 @@ loaders would otherwise try to download it.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -56,10 +57,13 @@ def test_notebook_runs(name, tmp_path):
         notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     begin = time.perf_counter()
+    failure = None
     try:
         client.execute()
     except CellExecutionError as error:
-        pytest.fail(f"{name}: a cell raised\n{error}", pytrace=False)
+        failure = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # without the terminal colours of IPython's traceback
+    if failure is not None:
+        pytest.fail(f"{name}: a cell raised\n{failure}", pytrace=False)
     print(f"{name}: {time.perf_counter() - begin:.1f} s")
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{name}: error outputs {errors}"
