@@ -25,6 +25,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from structebm.chem.convert import canonical_smiles
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.graph_space import MolGraphSpace
 from structebm.chem.vocab import AtomVocabulary
@@ -88,6 +89,7 @@ class MoleculeDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.train_graphs: Optional[DenseMoleculeDataset | Subset] = None
         self._train_smiles: Optional[list[str]] = None
+        self._train_canonical: Optional[list[str]] = None
         self._test_smiles: Optional[list[str]] = None
 
     @property
@@ -126,9 +128,17 @@ class MoleculeDataModule(pl.LightningDataModule):
 
     @property
     def train_smiles(self) -> list[str]:
-        """SMILES of the whole training split (novelty is measured against all of it)."""
+        """Canonical SMILES of the whole training split (novelty is measured against all of it).
+
+        The data files store SMILES as published, many of them not in RDKit's canonical form,
+        while generated molecules are written canonically; novelty compares the two as strings,
+        so the training side is canonicalised (:func:`~structebm.chem.convert.canonical_smiles`)
+        on first access and kept (about 10 s for QM9's 120k molecules).
+        """
         self._require_setup("train_smiles")
-        return self._train_smiles
+        if self._train_canonical is None:
+            self._train_canonical = [canonical_smiles(smiles) for smiles in self._train_smiles]
+        return self._train_canonical
 
     @property
     def test_smiles(self) -> list[str]:

@@ -22,6 +22,8 @@ import pytest
 import torch
 
 from structebm.cli import build_cli
+from structebm.chem.convert import dense_to_smiles
+from structebm.chem.metrics import novelty
 from structebm.chem.vocab import QM9_VOCABULARY
 from structebm.data.molecule_datamodule import MoleculeDataModule
 from structebm.data.molecules import standard_split
@@ -102,6 +104,9 @@ def test_data_module_batches_and_splits(qm9_available):
     assert isinstance(moved, DenseMolGraph) and torch.equal(moved.bonds, first.bonds)
     assert len(data.test_smiles) == 30 and len(data.train_smiles) > 100_000
     assert not set(data.test_smiles[:30]) & set(data.train_smiles[:1000])
+    # training molecules written back from their graphs are found in train_smiles: novelty 0
+    decoded = dense_to_smiles(first, QM9_VOCABULARY)
+    assert novelty(decoded, data.train_smiles) == 0.0
 
 
 @pytest.mark.parametrize(
