@@ -48,8 +48,11 @@ def molecule_grid_png(
 
 
 def _to_png(image) -> bytes:
+    """PNG bytes of what RDKit drew: a PIL image, or (inside IPython) a display image holding them."""
     from io import BytesIO
 
+    if isinstance(getattr(image, "data", None), bytes):
+        return image.data
     buffer = BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

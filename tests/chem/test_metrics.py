@@ -123,3 +123,16 @@ def test_molecule_grid_png(tmp_path: Path):
     assert png.startswith(b"\x89PNG") and (tmp_path / "grid.png").read_bytes() == png
     with pytest.raises(ValueError, match="2 legends for 3"):
         molecule_grid_png(["C", "C", "C"], legends=["a", "b"])
+
+
+def test_molecule_grid_png_inside_ipython(monkeypatch: pytest.MonkeyPatch):
+    """Inside IPython, RDKit returns a display image that holds the PNG bytes in ``.data``."""
+    from rdkit.Chem import Draw
+
+    drawn = molecule_grid_png(["CCO"])
+
+    class DisplayImage:
+        data = drawn
+
+    monkeypatch.setattr(Draw, "MolsToGridImage", lambda *args, **kwargs: DisplayImage())
+    assert molecule_grid_png(["CCO"]) == drawn
