@@ -207,9 +207,8 @@ NOTES = """\
   `ContrastiveDivergence(langevin, ReplayBuffer(ContinuousSpace), K)` called as the trainer calls it
   (`objective(energy, batch)`, then `zero_grad`, `backward`, Adam `step`) for `pcd_step`. The trainer's
   own finite-loss / finite-gradient checks and logging are not part of any timed step.
-- structebm evaluates the energy and its gradient once more than the others per chain: `init` evaluates
-  the starting point, and each step evaluates the state it moves to (the energy and gradient travel
-  in the chain state), so a K-step chain makes K + 1 gradient evaluations against K.
+- structebm's ULA evaluates lazily (each step evaluates the state it moves from), so a K-step chain
+  makes K gradient evaluations, as the others do; it also checks the chain for NaN every 10 steps.
 - torchebm: `LangevinDynamics` is an Euler-Maruyama step with diffusion s^2, so its `noise_scale` is set
   to sigma / sqrt(2 epsilon) to give the same noise std. Its PCD buffer starts at N(0, 0.01^2) instead of
   N(0, 1), is read with stratified slots and written FIFO, and instead of restarting chains from noise
