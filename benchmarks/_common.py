@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import torch
 
-__all__ = ["time_candidates_ms", "median_times_ms", "environment", "write_report", "markdown_table"]
+__all__ = ["time_candidates_ms", "median_times_ms", "paired_ratios", "environment", "write_report", "markdown_table"]
 
 
 def time_candidates_ms(
@@ -54,6 +54,21 @@ def median_times_ms(
 ) -> dict[str, float]:
     """Median over rounds of :func:`time_candidates_ms`."""
     return {name: statistics.median(v) for name, v in time_candidates_ms(candidates, repeats, warmup).items()}
+
+
+def paired_ratios(samples: Mapping[str, Sequence[float]], numerator: str) -> dict[str, float]:
+    """Median over rounds of ``numerator``'s time divided by each other candidate's time in the same round.
+
+    ``samples`` is the output of :func:`time_candidates_ms`. Both times of a ratio come from
+    one round, a few seconds apart, so slow drifts of the machine's speed (other processes,
+    frequency scaling) cancel in the ratio, which the ratio of two medians does not do.
+    """
+    mine = samples[numerator]
+    return {
+        name: statistics.median(a / b for a, b in zip(mine, times))
+        for name, times in samples.items()
+        if name != numerator
+    }
 
 
 def environment() -> dict[str, Any]:

@@ -38,7 +38,7 @@ from structebm.energies.base import batch_size_of, check_energy_output
 from structebm.objectives.base import LossOutput, check_data, resolve_callable, split_batch
 from structebm.objectives.regularizers import GradientPenaltyAt, energy_magnitude_penalty, gradient_penalty
 from structebm.objectives.seeded import SeededObjective
-from structebm.samplers.base import SamplingAlgorithm, StepInfo, check_chain_finite
+from structebm.samplers.base import SamplingAlgorithm, StepInfo, check_chain_finite, donate
 from structebm.samplers.chains import ChainSource
 
 __all__ = ["ContrastiveDivergence"]
@@ -128,8 +128,8 @@ class ContrastiveDivergence(SeededObjective):
         rates: list[Tensor] = []  # mean acceptance of each adjusted step
         unadjusted_steps = 0  # steps that accept every proposal (rate one, nothing to compute)
         info: Optional[StepInfo] = None
-        for _ in range(self.num_steps):
-            state, info = self._sampler.step(state, generator)
+        for index in range(self.num_steps):
+            state, info = self._sampler.step(donate(state) if index > 0 else state, generator)
             if info.always_accepted:
                 unadjusted_steps += 1
             elif info.acceptance_rate is not None:

@@ -20,7 +20,9 @@ from typing import Any, Callable, Generic, NamedTuple, Optional, TypeVar
 import torch
 from torch import Tensor
 
-__all__ = ["StepInfo", "SamplingAlgorithm", "ChainState", "run_chain", "ChainDivergedError", "check_chain_finite"]
+from structebm.finite import sums_are_finite
+
+__all__ = ["StepInfo", "SamplingAlgorithm", "ChainState", "donate", "run_chain", "ChainDivergedError", "check_chain_finite"]
 
 S = TypeVar("S")
 
@@ -39,6 +41,11 @@ class ChainState:
         energy: ``E(x, c)``, shape ``[B]``.
         grad: ``∇ₓ E(x, c)`` where the rule uses it (Langevin, MALA, GWG), else ``None``.
         step: number of transitions made so far.
+        donated: the caller gives this state up: it will not read it (or hold its ``x``) again,
+            so a step may write the next state into its tensors instead of allocating new ones
+            (:func:`~structebm.samplers.langevin.langevin` does). Set by :func:`donate`, which
+            :func:`run_chain` and the contrastive-divergence objective call on the states a step
+            produced; never on a starting state, whose ``x`` shares the caller's memory.
     """
 
     x: Tensor
@@ -46,10 +53,22 @@ class ChainState:
     energy: Optional[Tensor]
     grad: Optional[Tensor] = None
     step: int = 0
+    donated: bool = False
+
+
+def donate(state: S) -> S:
+    """Mark ``state`` as given up by its caller (see :attr:`ChainState.donated`) and return it.
+
+    Other state types are returned unchanged. Only call this on a state a step returned and
+    that nobody else holds.
+    """
+    if isinstance(state, ChainState):
+        state.donated = True
+    return state
 
 
 class StepInfo:
-    """Diagnostics of one transition; every field is per chain (``[B]``) or ``None``.
+    r"""Diagnostics of one transition; every field is per chain (``[B]``) or ``None``.
 
     Attributes:
         energy: energy of the state the diagnostics describe.
@@ -122,7 +141,14 @@ class SamplingAlgorithm(NamedTuple, Generic[S]):
 
 
 def check_chain_finite(state: ChainState, sampler: str) -> None:
-    """Raise :class:`ChainDivergedError` naming the sampler, step and chains if a chain blew up."""
+    """Raise :class:`ChainDivergedError` naming the sampler, step and chains if a chain blew up.
+
+    One summed reduction decides the common case (see :mod:`structebm.finite`); only a
+    non-finite sum runs the per-chain test.
+    """
+    checked = [t for t in (state.energy, state.x) if isinstance(t, Tensor)]
+    if sums_are_finite(*checked):
+        return
     if state.energy is not None:
         bad = ~torch.isfinite(state.energy)
     else:  # a lazily evaluated state: only x is known
@@ -151,8 +177,8 @@ def run_chain(
     """
     state = algorithm.init(x0, c)
     infos: list[StepInfo] = []
-    for _ in range(num_steps):
-        state, info = algorithm.step(state, generator)
+    for index in range(num_steps):
+        state, info = algorithm.step(donate(state) if index > 0 else state, generator)
         if keep_infos or not infos:
             infos.append(info)
         else:

@@ -241,9 +241,11 @@ class ReplayBuffer(SlotStorage):
     def initial(self, batch_size: int, c: Optional[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Draw ``batch_size`` starting states and the flat slots ``index`` they belong to."""
         index, from_noise = self.draw_slots(batch_size, c, generator)
-        noise = self.space.noise(batch_size, generator, self.storage.device)
-        mask = from_noise.view(-1, *([1] * len(self.space.shape)))
-        return torch.where(mask, noise, self.storage[index]), index
+        x0 = self.storage[index]
+        restarts = from_noise.nonzero().flatten()  # noise is drawn only for restarted chains (one device sync)
+        if restarts.numel() > 0:
+            x0[restarts] = self.space.noise(restarts.numel(), generator, self.storage.device)
+        return x0, index
 
     def push(self, x: Tensor, index: Tensor, c: Optional[Tensor] = None, energy: Optional[Tensor] = None) -> None:
         """Write chain end points ``x`` back to slots ``index`` (checked against ``c``'s class)."""

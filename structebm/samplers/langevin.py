@@ -19,7 +19,9 @@ tempered density :math:`p_T \\propto e^{-E/T}` with temperature :math:`T = \\sig
 Evaluation is lazy: a step evaluates ``E`` and ``∇E`` at the state it starts from and
 moves, so a ``K``-step chain costs ``K`` gradient evaluations (not ``K + 1``). The returned
 state therefore carries ``energy = grad = None``, and each step's :class:`StepInfo`
-describes the state the step moved *from*.
+describes the state the step moved *from*. A :attr:`~structebm.samplers.base.ChainState.donated`
+state is updated in place (no new proposal or noise tensor per step); :func:`~structebm.samplers.base.run_chain`
+and the contrastive-divergence objective donate every state after the first.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from structebm.samplers._diffusion import (
     clip_per_sample_norm,
     energy_and_grad,
     langevin_proposal,
+    langevin_update_,
+    NoiseScratch,
     step_size_at,
 )
 from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_chain_finite
@@ -88,6 +92,7 @@ def langevin(
     if noise_scale is not None and noise_scale != 0:
         noise_scale = check_positive(noise_scale, "noise_scale", _NAME)
     grad_clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip", _NAME)
+    noise = NoiseScratch()
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
@@ -108,7 +113,10 @@ def langevin(
         eps = step_size_at(step_size_schedule, step_size, state.step, where)
         sigma = math.sqrt(2.0 * eps) if noise_scale is None else float(noise_scale)
         grad = evaluated.grad if grad_clip is None else clip_per_sample_norm(evaluated.grad, grad_clip)
-        x_new, _ = langevin_proposal(state.x, grad, eps, sigma, generator)
+        if state.donated:  # the caller gave the state up: update its x in place, as a hand-written loop would
+            x_new = langevin_update_(state.x, grad, eps, sigma, generator, noise.like(state.x))
+        else:
+            x_new, _ = langevin_proposal(state.x, grad, eps, sigma, generator)
         if bounds is not None:
             x_new.clamp_(bounds[0], bounds[1])
         new_state = ChainState(x=x_new, c=state.c, energy=None, grad=None, step=state.step + 1)

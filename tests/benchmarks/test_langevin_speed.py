@@ -85,7 +85,7 @@ def test_report_rows_and_files(tmp_path):
     for row in rows:
         for name in IMPLEMENTATIONS:
             assert row[f"{name}_ms"] > 0
-        assert row["structebm_vs_handwritten"] == pytest.approx(row["structebm_ms"] / row["handwritten_ms"])
+        assert row["structebm_vs_handwritten"] > 0 and row["structebm_vs_torchebm"] > 0
         assert isinstance(row["within_5pct_of_handwritten"], bool)
         assert isinstance(row["no_slower_than_peers"], bool)
     for peer in ("structebm", "torchebm", "ebmkit"):
@@ -111,3 +111,12 @@ def test_bad_arguments_fail_clearly(tmp_path):
         main(["--out", str(tmp_path / "x.txt")])
     with pytest.raises(ValueError, match="unknown case"):
         run_benchmark(BenchmarkConfig(**{**TINY.__dict__, "cases": ("gibbs",)}))
+
+
+def test_paired_ratios_cancel_a_drift_of_the_machine():
+    from benchmarks._common import paired_ratios
+
+    # Round by round the machine slows down fourfold; structebm is always 10 % slower than the peer.
+    peer = [10.0, 20.0, 40.0]
+    samples = {"structebm": [1.1 * t for t in peer], "peer": peer}
+    assert paired_ratios(samples, "structebm") == {"peer": pytest.approx(1.1)}
