@@ -22,7 +22,7 @@ __all__ = ["time_candidates_ms", "median_times_ms", "paired_ratios", "environmen
 
 
 def time_candidates_ms(
-    candidates: Mapping[str, Callable[[], Any]], repeats: int = 20, warmup: int = 3
+    candidates: Mapping[str, Callable[[], Any]], repeats: int = 20, warmup: int = 3, min_seconds: float = 0.0
 ) -> dict[str, list[float]]:
     """Wall times in milliseconds of each zero-argument callable, one per timed round.
 
@@ -31,14 +31,20 @@ def time_candidates_ms(
 
     Args:
         candidates: name → callable; its return value is ignored.
-        repeats: timed rounds.
+        repeats: timed rounds, at least.
         warmup: untimed rounds first (allocator, caches, lazy initialisation).
+        min_seconds: keep adding timed rounds until the timed rounds took this long in all,
+            so that cheap candidates get more rounds (and steadier medians) than costly ones.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"time_candidates_ms: need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    if repeats < 1 or warmup < 0 or min_seconds < 0:
+        raise ValueError(
+            f"time_candidates_ms: need repeats >= 1, warmup >= 0 and min_seconds >= 0, got {repeats}, {warmup}, {min_seconds}"
+        )
     names = list(candidates)
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(warmup + repeats):
+    timed_seconds = 0.0
+    round_index = 0
+    while round_index < warmup + repeats or timed_seconds < min_seconds:
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             begin = time.perf_counter()
@@ -46,6 +52,8 @@ def time_candidates_ms(
             elapsed = time.perf_counter() - begin
             if round_index >= warmup:
                 samples[name].append(elapsed * 1e3)
+                timed_seconds += elapsed
+        round_index += 1
     return samples
 
 

@@ -99,6 +99,7 @@ class BenchmarkConfig:
     learning_rate: float = 1e-4
     warmup: int = 2
     repeats: int = 15
+    min_seconds: float = 30.0
     threads: int = 2
     seed: int = 0
     compile: bool = False
@@ -229,7 +230,8 @@ NOTES = """\
   body is the one of `ebm.Trainer.fit` without its batch drawing and metric history.
 - hand-written: `torch.autograd.grad` in a Python loop, in-place updates, no checks
   (benchmarks/peers/handwritten.py).
-- Timing (benchmarks/_common.py): {warmup} warm-up round(s), then {repeats} rounds in which every
+- Timing (benchmarks/_common.py): {warmup} warm-up round(s), then at least {repeats} rounds (more until the
+  timed rounds of a case took {min_seconds:g} s) in which every
   implementation runs once, in an order rotating from round to round; median times reported.
   Ratios are paired: median over rounds of (structebm time / peer time in the same round).
   `langevin` ms = chain time / {langevin_steps}. `structebm_compiled` (with `--compile`) is structebm with
@@ -280,12 +282,12 @@ def run_benchmark(config: BenchmarkConfig) -> list[dict[str, object]]:
             data = 0.5 * torch.randn((config.batch_size, spec.in_dim), generator=inputs)
             if "langevin" in config.cases:
                 runners = langevin_runners(spec, config, start)
-                samples = time_candidates_ms(runners, repeats=config.repeats, warmup=config.warmup)
+                samples = time_candidates_ms(runners, config.repeats, config.warmup, config.min_seconds)
                 row = _summarise("langevin", spec, samples, config.langevin_steps)
                 row.update(_samples_agree({name: run() for name, run in runners.items()}))
                 rows.append(row)
             if "pcd_step" in config.cases:
-                samples = time_candidates_ms(pcd_runners(spec, config, data), repeats=config.repeats, warmup=config.warmup)
+                samples = time_candidates_ms(pcd_runners(spec, config, data), config.repeats, config.warmup, config.min_seconds)
                 rows.append(_summarise("pcd_step", spec, samples, 1))
     finally:
         torch.set_num_threads(previous_threads)
@@ -326,6 +328,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--compile", action="store_true", help="also time structebm with a torch.compile-d energy")
     parser.add_argument("--repeats", type=int, default=BenchmarkConfig.repeats)
     parser.add_argument("--warmup", type=int, default=BenchmarkConfig.warmup)
+    parser.add_argument(
+        "--min-seconds", type=float, default=BenchmarkConfig.min_seconds,
+        help="per case, add timed rounds until they took this long (cheap cases get more rounds)",
+    )
     parser.add_argument("--threads", type=int, default=BenchmarkConfig.threads)
     parser.add_argument("--cases", nargs="+", default=list(BenchmarkConfig.cases), choices=["langevin", "pcd_step"])
     args = parser.parse_args(argv)
@@ -334,7 +340,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.out.suffix != ".json":
         parser.error(f"--out must end in .json, got {args.out}")
     config = BenchmarkConfig(
-        repeats=args.repeats, warmup=args.warmup, threads=args.threads, compile=args.compile, cases=tuple(args.cases)
+        repeats=args.repeats, warmup=args.warmup, min_seconds=args.min_seconds, threads=args.threads, compile=args.compile, cases=tuple(args.cases)
     )
     rows = run_benchmark(config)
     _, markdown = write_benchmark_report(rows, config, args.out)

@@ -33,6 +33,7 @@ TINY = BenchmarkConfig(
     buffer_capacity=64,
     warmup=1,
     repeats=2,
+    min_seconds=0.0,
 )
 SPEC = TINY.energies[0]
 
@@ -120,3 +121,12 @@ def test_paired_ratios_cancel_a_drift_of_the_machine():
     peer = [10.0, 20.0, 40.0]
     samples = {"structebm": [1.1 * t for t in peer], "peer": peer}
     assert paired_ratios(samples, "structebm") == {"peer": pytest.approx(1.1)}
+
+
+def test_cheap_candidates_get_more_rounds_until_min_seconds():
+    import time
+
+    from benchmarks._common import time_candidates_ms
+
+    samples = time_candidates_ms({"a": lambda: time.sleep(0.002), "b": lambda: None}, repeats=2, warmup=0, min_seconds=0.05)
+    assert len(samples["a"]) == len(samples["b"]) >= 10  # 2 rounds take ~4 ms; 50 ms need about 25
