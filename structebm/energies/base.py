@@ -172,10 +172,12 @@ def energy_and_gradient(
     With ``create_graph`` the gradient stays differentiable (score matching); otherwise it is
     taken with respect to a detached copy of ``x``, so nothing leaks into ``x``'s graph.
     """
-    with torch.enable_grad():
-        x_req = x if (create_graph and x.requires_grad) else x.detach().requires_grad_(True)
-        values = energy(x_req, c)
-        (grad,) = torch.autograd.grad(values.sum(), x_req, create_graph=create_graph)
+    if not torch.is_grad_enabled():
+        with torch.enable_grad():
+            return energy_and_gradient(energy, x, c, create_graph)
+    x_req = x if (create_graph and x.requires_grad) else x.detach().requires_grad_(True)
+    values = energy(x_req, c)
+    (grad,) = torch.autograd.grad(values.sum(), x_req, create_graph=create_graph)
     return values, grad
 
 

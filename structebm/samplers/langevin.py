@@ -34,7 +34,6 @@ from torch import Tensor, nn
 
 from structebm.samplers._diffusion import (
     check_sampler_arguments,
-    check_every_n_steps,
     check_generator,
     check_positive,
     check_start,
@@ -89,8 +88,8 @@ def langevin(
         - state.grad: ``[B, *event]``, the gradient :math:`\\nabla_x E` at ``state.x``
     """
     step_size, bounds, analytic_score = check_sampler_arguments(energy, step_size, bounds, step_size_schedule, check_every, _NAME)
-    if noise_scale is not None and noise_scale != 0:
-        noise_scale = check_positive(noise_scale, "noise_scale", _NAME)
+    if noise_scale is not None:
+        noise_scale = 0.0 if noise_scale == 0 else check_positive(noise_scale, "noise_scale", _NAME)
     grad_clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip", _NAME)
     noise = NoiseScratch()
 
@@ -98,21 +97,23 @@ def langevin(
         x = check_start(x, c, f"{_NAME}.init", bounds)
         return ChainState(x=x, c=c, energy=None, grad=None, step=0)
 
+    checked_generator: Optional[torch.Generator] = None  # the generator of the last step, already checked
+
     def step(state: ChainState, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
+        nonlocal checked_generator
         where = f"{_NAME}.step {state.step}"
-        check_generator(generator, state.x, where)
+        if checked_generator is None or generator is not checked_generator:
+            check_generator(generator, state.x, where)
+            checked_generator = generator
         if state.grad is None:
             values, grad_x = energy_and_grad(energy, state.x, state.c, where, analytic_score)
-            evaluated = ChainState(x=state.x, c=state.c, energy=values, grad=grad_x, step=state.step)
         else:  # a state another sampler already evaluated (e.g. handed over from MALA)
-            evaluated = state
-        if state.step == 0:
-            check_chain_finite(evaluated, where)
-        else:
-            check_every_n_steps(evaluated, _NAME, check_every)
-        eps = step_size_at(step_size_schedule, step_size, state.step, where)
-        sigma = math.sqrt(2.0 * eps) if noise_scale is None else float(noise_scale)
-        grad = evaluated.grad if grad_clip is None else clip_per_sample_norm(evaluated.grad, grad_clip)
+            values, grad_x = state.energy, state.grad
+        if state.step == 0 or state.step % check_every == 0:
+            check_chain_finite(ChainState(x=state.x, c=state.c, energy=values, step=state.step), where if state.step == 0 else _NAME)
+        eps = step_size if step_size_schedule is None else step_size_at(step_size_schedule, step_size, state.step, where)
+        sigma = math.sqrt(2.0 * eps) if noise_scale is None else noise_scale
+        grad = grad_x if grad_clip is None else clip_per_sample_norm(grad_x, grad_clip)
         if state.donated:  # the caller gave the state up: update its x in place, as a hand-written loop would
             x_new = langevin_update_(state.x, grad, eps, sigma, generator, noise.like(state.x))
         else:
@@ -120,11 +121,6 @@ def langevin(
         if bounds is not None:
             x_new.clamp_(bounds[0], bounds[1])
         new_state = ChainState(x=x_new, c=state.c, energy=None, grad=None, step=state.step + 1)
-        info = StepInfo(
-            energy=evaluated.energy,
-            grad=evaluated.grad,
-            always_accepted=True,
-        )
-        return new_state, info
+        return new_state, StepInfo(energy=values, grad=grad_x, always_accepted=True)
 
     return SamplingAlgorithm(init, step)
