@@ -294,21 +294,21 @@ def markdown(result: dict[str, Any]) -> str:
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="JSON file to write (a .md table is written next to it)")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--max-steps", type=int, default=-1, help="stop both trainings after this many steps")
     parser.add_argument("--num-train", type=int, default=None, help="cap on training images (default: all 55,000)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64], help="ConvNet channel widths")
+    parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128], help="ConvNet channel widths")
     parser.add_argument("--langevin-steps", type=int, default=10, help="transitions per PCD training step")
     parser.add_argument("--step-size", type=float, default=1.0, help="Langevin step size of the training chains")
     parser.add_argument("--noise-scale", type=float, default=0.01, help="Langevin noise scale of the training chains")
-    parser.add_argument("--generate-weight", type=float, default=1.0,
+    parser.add_argument("--generate-weight", type=float, default=0.05,
                         help="weight of the generative (PCD) term against the classification NLL")
     parser.add_argument("--energy-magnitude-weight", type=float, default=0.01,
                         help="weight of the squared-energy penalty of the PCD term")
     parser.add_argument("--reinit-prob", type=float, default=0.05, help="probability that a PCD chain restarts")
-    parser.add_argument("--gaussian-restarts", type=float, default=0.0,
+    parser.add_argument("--gaussian-restarts", type=float, default=0.7,
                         help="fraction of restarts drawn from a Gaussian fitted to each class's training images "
                              "(the rest from uniform noise)")
     parser.add_argument("--sample-steps", type=int, default=200, help="transitions of each conditional sampling chain")
