@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import torch
 
-__all__ = ["time_candidates_ms", "median_times_ms", "paired_ratios", "environment", "write_report", "markdown_table"]
+__all__ = ["time_candidates_ms", "paired_ratios", "environment", "write_report", "markdown_table"]
 
 
 def time_candidates_ms(
@@ -55,13 +55,6 @@ def time_candidates_ms(
                 timed_seconds += elapsed
         round_index += 1
     return samples
-
-
-def median_times_ms(
-    candidates: Mapping[str, Callable[[], Any]], repeats: int = 20, warmup: int = 3
-) -> dict[str, float]:
-    """Median over rounds of :func:`time_candidates_ms`."""
-    return {name: statistics.median(v) for name, v in time_candidates_ms(candidates, repeats, warmup).items()}
 
 
 def paired_ratios(samples: Mapping[str, Sequence[float]], numerator: str) -> dict[str, float]:
