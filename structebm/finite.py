@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["sums_are_finite"]
+__all__ = ["sums_are_finite", "nonfinite_rows"]
 
 
 def sums_are_finite(*tensors: Tensor) -> bool:
@@ -30,3 +30,15 @@ def sums_are_finite(*tensors: Tensor) -> bool:
         s = t.sum(dtype=torch.float32) if t.element_size() < 4 else t.sum()
         total = s if total is None else total + s
     return total is None or bool(torch.isfinite(total))
+
+
+def nonfinite_rows(x: Tensor, limit: int = 8) -> list[int]:
+    """The first ``limit`` indices of the rows of ``x`` ``[B, *event]`` holding NaN or infinity.
+
+    Empty when every value is finite; one summed reduction decides that in the common case,
+    and only a non-finite sum runs the element-wise per-row test.
+    """
+    if sums_are_finite(x):
+        return []
+    bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
+    return bad.nonzero().flatten()[:limit].tolist()

@@ -18,7 +18,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from structebm.finite import sums_are_finite
+from structebm.finite import nonfinite_rows
 
 __all__ = ["ContinuousSpace", "CategoricalSpace", "Space"]
 
@@ -89,10 +89,9 @@ class ContinuousSpace:
             raise TypeError(f"{where}: a continuous state must be floating point, got dtype {x.dtype}")
         if tuple(x.shape[1:]) != self.shape or x.dim() != len(self.shape) + 1:
             raise ValueError(f"{where}: expected shape [B, {', '.join(map(str, self.shape))}], got {tuple(x.shape)}")
-        if not sums_are_finite(x):
-            finite = torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
-            if not finite.all():
-                raise ValueError(f"{where}: NaN or infinite values in row(s) {(~finite).nonzero().flatten()[:8].tolist()}")
+        rows = nonfinite_rows(x)
+        if rows:
+            raise ValueError(f"{where}: NaN or infinite values in row(s) {rows}")
         if self.low is not None:
             low, high = self.low.to(x.device, x.dtype), self.high.to(x.device, x.dtype)
             outside = ((x < low) | (x > high)).reshape(x.shape[0], -1).any(dim=1)

@@ -12,10 +12,9 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-import torch
 from torch import Tensor, nn
 
-from structebm.finite import sums_are_finite
+from structebm.finite import nonfinite_rows
 
 __all__ = ["LossOutput", "Objective", "split_batch", "check_data", "resolve_callable"]
 
@@ -59,10 +58,9 @@ def split_batch(batch: Any) -> tuple[Any, Optional[Tensor]]:
 
 def check_data(x: Any, where: str) -> None:
     """Reject floating-point data with NaN or infinity, naming the rows."""
-    if isinstance(x, Tensor) and x.is_floating_point() and not sums_are_finite(x):
-        bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
-        if bad.any():
-            rows = bad.nonzero().flatten()[:8].tolist()
+    if isinstance(x, Tensor) and x.is_floating_point():
+        rows = nonfinite_rows(x)
+        if rows:
             raise ValueError(f"{where}: the data batch has NaN or infinite values in row(s) {rows}")
 
 

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from structebm.energies.base import EnergyOutputError, check_energy_output, energy_and_gradient, has_analytic_score, score
-from structebm.finite import sums_are_finite
+from structebm.finite import nonfinite_rows
 from structebm.samplers.base import ChainState, check_chain_finite
 
 __all__ = [
@@ -103,10 +103,9 @@ def check_start(x: Tensor, c: Optional[Tensor], where: str, bounds: Optional[tup
     if isinstance(c, Tensor) and c.shape[:1] != x.shape[:1]:
         raise ValueError(f"{where}: condition batch {tuple(c.shape)} does not match starting point batch {x.shape[0]}")
     x = x.detach()
-    if not sums_are_finite(x):
-        bad = ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)
-        if bad.any():
-            raise ValueError(f"{where}: the starting point has NaN or infinite values in row(s) {bad.nonzero().flatten()[:8].tolist()}")
+    rows = nonfinite_rows(x)
+    if rows:
+        raise ValueError(f"{where}: the starting point has NaN or infinite values in row(s) {rows}")
     if bounds is not None and ((x < bounds[0]) | (x > bounds[1])).any():
         raise ValueError(f"{where}: the starting point lies outside the bounds {bounds}")
     return x
