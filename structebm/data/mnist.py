@@ -33,6 +33,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from structebm.data._files import RemoteFile, fetch_file
+from structebm.data.augment import random_shift, step_generator
 from structebm.data.loaders import EpochShuffleSampler
 
 __all__ = [
@@ -173,7 +174,11 @@ class MNISTDataModule(pl.LightningDataModule):
         state: ``"image"`` gives batches ``(x, y)``, ``"label"`` gives ``(y, x)`` (see the module docs).
         num_val: validation images held out of the training file.
         num_train: optional cap on the number of training images.
-        seed: fixes the split and the per-epoch shuffling.
+        seed: fixes the split, the per-epoch shuffling and the augmentation.
+        max_shift: if positive, every training batch is translated by a random offset of up to
+            this many pixels per axis and image (:func:`~structebm.data.augment.random_shift`,
+            background filled with -1), drawn from ``(seed, global step)`` so that a resumed
+            run sees the same batches; validation and test images are never shifted.
         eval_batch_size: batch size of the validation and test loaders.
         root: data root (default ``$STRUCTEBM_DATA``, else the user cache).
 
@@ -190,6 +195,7 @@ class MNISTDataModule(pl.LightningDataModule):
         seed: int = 0,
         eval_batch_size: int = 1_000,
         root: Optional[Path] = None,
+        max_shift: int = 0,
     ) -> None:
         super().__init__()
         if state not in ("image", "label"):
@@ -202,7 +208,10 @@ class MNISTDataModule(pl.LightningDataModule):
             raise ValueError(f"MNISTDataModule: num_val must lie in [0, {available}), got {num_val}")
         if num_train is not None and not 1 <= num_train <= available - num_val:
             raise ValueError(f"MNISTDataModule: num_train must lie in [1, {available - num_val}], got {num_train}")
+        if isinstance(max_shift, bool) or not isinstance(max_shift, int) or not 0 <= max_shift < 14:
+            raise ValueError(f"MNISTDataModule: max_shift must be an integer in [0, 14), got {max_shift!r}")
         self.batch_size = batch_size
+        self.max_shift = max_shift
         self.state = state
         self.num_val = num_val
         self.num_train = num_train
@@ -234,6 +243,15 @@ class MNISTDataModule(pl.LightningDataModule):
         dataset = self._loaded(self.train_set, "train")
         sampler = EpochShuffleSampler(len(dataset), seed=self.seed)
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True)
+
+    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
+        """Shift the images of a training batch (see ``max_shift``); other batches pass unchanged."""
+        if self.max_shift == 0 or self.trainer is None or not self.trainer.training:
+            return batch
+        generator = step_generator(self.seed, self.trainer.global_step)
+        if self.state == "image":
+            return random_shift(batch[0], self.max_shift, generator, fill=-1.0), batch[1]
+        return batch[0], random_shift(batch[1], self.max_shift, generator, fill=-1.0)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self._loaded(self.val_set, "val"), batch_size=self.eval_batch_size)

@@ -172,3 +172,24 @@ def test_datamodule_rejects_bad_arguments(kwargs, message):
 def test_loaders_before_setup_say_so():
     with pytest.raises(RuntimeError, match="setup"):
         MNISTDataModule().train_dataloader()
+
+
+def test_datamodule_shifts_only_training_batches(monkeypatch):
+    from types import SimpleNamespace
+
+    from structebm.data.augment import random_shift, step_generator
+
+    monkeypatch.setenv("STRUCTEBM_DATA", str(data_root()))
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    y = torch.arange(4)
+    for state, batch in (("image", (x, y)), ("label", (y, x))):
+        module = MNISTDataModule(state=state, seed=2, max_shift=2)
+        module.trainer = SimpleNamespace(training=True, global_step=7)
+        out = module.on_after_batch_transfer(batch, 0)
+        shifted, labels = (out[0], out[1]) if state == "image" else (out[1], out[0])
+        assert torch.equal(labels, y)
+        assert torch.equal(shifted, random_shift(x, 2, step_generator(2, 7), fill=-1.0)) and not torch.equal(shifted, x)
+        module.trainer = SimpleNamespace(training=False, global_step=7)
+        assert module.on_after_batch_transfer(batch, 0) is batch
+    with pytest.raises(ValueError, match="max_shift"):
+        MNISTDataModule(max_shift=14)
