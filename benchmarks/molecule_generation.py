@@ -73,6 +73,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--num-layers", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--chemistry", action=argparse.BooleanOptionalAction, default=True,
+                        help="give the energy the valence features and learned violation terms "
+                             "(RelationalGraphEnergy's chemistry=DATASET)")
     parser.add_argument("--energy-magnitude-weight", type=float, default=0.1)
     parser.add_argument("--max-test-molecules", type=int, default=None, help="cap the reference set (default: all)")
     parser.add_argument("--accelerator", default="cpu")
@@ -88,7 +91,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule, float, int]:
     """Fit the recipe's model for at most ``args.train_seconds``; return it, the seconds and the steps."""
     pl.seed_everything(args.seed, verbose=False)
-    energy = RelationalGraphEnergy(len(data.vocabulary), hidden=args.hidden, num_layers=args.num_layers)
+    energy = RelationalGraphEnergy(
+        len(data.vocabulary), hidden=args.hidden, num_layers=args.num_layers,
+        chemistry=args.dataset if args.chemistry else None,
+    )
     objective = ContrastiveDivergence(
         molecule_sampler,
         MoleculeReplayBuffer(args.dataset, capacity=10_000, reinit_prob=0.05),

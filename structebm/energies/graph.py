@@ -14,6 +14,17 @@
     E(G, c) = \\operatorname{MLP}\\Bigl(\\tfrac{1}{Z} \\textstyle\\sum_i m_i h^{L}_i\\Bigr), \\qquad
     m_i = 1 - X_{i0}, \\quad Z = 1 \\text{ (sum) or } \\max(1, \\textstyle\\sum_i m_i) \\text{ (mean)}.
 
+With ``chemistry="qm9"`` (or another vocabulary name) the energy also sees the valence rules
+(:mod:`structebm.energies.graph_features`): each atom's input is its one-hot extended by its
+used, excess and free valence, and two graph statistics enter with learned non-negative weights,
+
+.. math::
+    E(G, c) \\mathrel{+}= e^{\\rho_1} \\sum_i \\mathrm{relu}(v_i - v_{\\max,i}) + e^{\\rho_2} (\\kappa(G) - 1),
+
+the total valence excess and the number of fragments beyond one. Training data have both at
+zero, so contrastive divergence raises :math:`\\rho` for as long as negatives break valences or
+fall apart; the weights are learned, not imposed, and the samplers stay unconstrained.
+
 Empty slots carry no bonds and are left out of the readout (weight :math:`m_i = 0`), so the
 energy depends only on the molecule, not on which slots hold it: it is invariant under any
 permutation of the slots. :meth:`~RelationalGraphEnergy.forward` evaluates the same network
@@ -33,11 +44,13 @@ from __future__ import annotations
 
 from typing import Callable, Literal, Optional, Protocol, runtime_checkable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from structebm.chem.dense import MAX_BOND_ORDER, DenseMolGraph
 from structebm.energies.base import Energy
+from structebm.energies.graph_features import NUM_ATOM_FEATURES, NUM_GRAPH_FEATURES, ChemistryFeatures
 from structebm.energies.graph_layers import FeatureModulation, RelationalGraphConv, linear_layer
 
 __all__ = ["RelationalGraphEnergy", "HasGraphOneHotEnergy"]
@@ -69,6 +82,9 @@ class RelationalGraphEnergy(Energy):
         readout: ``"sum"`` or ``"mean"`` over occupied slots.
         activation: factory of the non-linearity.
         spectral_norm: spectrally normalise the convolution weights (a common EBM stabiliser).
+        chemistry: name of the atom vocabulary (``"qm9"``, ``"zinc250k"``) whose valence rules
+            feed the chemistry features and violation terms (see the module docstring), or
+            ``None`` for a purely learned energy.
 
     Shapes:
         - forward: ``DenseMolGraph`` with atoms ``[B, N]`` in ``0..A``, bonds ``[B, N, N]`` in ``0..R``;
@@ -86,6 +102,7 @@ class RelationalGraphEnergy(Energy):
         readout: Readout = "sum",
         activation: Callable[[], nn.Module] = nn.SiLU,
         spectral_norm: bool = False,
+        chemistry: Optional[str] = None,
     ) -> None:
         super().__init__()
         for name, value in (("vocabulary_size", vocabulary_size), ("hidden", hidden), ("num_layers", num_layers)):
@@ -104,7 +121,16 @@ class RelationalGraphEnergy(Energy):
         self.num_bond_types = num_bond_types
         self.condition_dim = condition_dim
         self.readout = readout
-        self.embedding = nn.Linear(vocabulary_size + 1, hidden)
+        self.features = None if chemistry is None else ChemistryFeatures(chemistry)
+        if self.features is not None and self.features.num_atom_values != vocabulary_size + 1:
+            raise ValueError(
+                f"RelationalGraphEnergy: the '{chemistry}' vocabulary has {self.features.num_atom_values - 1} atom types, "
+                f"but vocabulary_size is {vocabulary_size}"
+            )
+        extra_inputs = 0 if self.features is None else NUM_ATOM_FEATURES
+        self.embedding = nn.Linear(vocabulary_size + 1 + extra_inputs, hidden)
+        # log-weights rho of the graph statistics (valence excess, extra fragments); e^rho starts at 1
+        self.violation_log_weight = None if chemistry is None else nn.Parameter(torch.zeros(NUM_GRAPH_FEATURES))
         self.convolutions = nn.ModuleList(
             RelationalGraphConv(hidden, hidden, num_bond_types, spectral_norm) for _ in range(num_layers)
         )
@@ -172,7 +198,11 @@ class RelationalGraphEnergy(Energy):
 
     def _energy(self, atoms_one_hot: Tensor, bonds_one_hot: Tensor, c: Optional[Tensor]) -> Tensor:
         adjacency = bonds_one_hot[..., 1:]
-        h = self.embedding(atoms_one_hot)
+        if self.features is None:
+            h = self.embedding(atoms_one_hot)
+        else:
+            atom_features, graph_features = self.features(atoms_one_hot, bonds_one_hot)
+            h = self.embedding(torch.cat([atoms_one_hot, atom_features], dim=-1))
         for index, convolution in enumerate(self.convolutions):
             update = convolution(h, adjacency)
             if self.modulations is not None:
@@ -182,4 +212,7 @@ class RelationalGraphEnergy(Energy):
         pooled = (occupancy * h).sum(dim=1)
         if self.readout == "mean":
             pooled = pooled / occupancy.sum(dim=1).clamp_min(1.0)
-        return self.head(pooled).squeeze(-1)
+        values = self.head(pooled).squeeze(-1)
+        if self.features is None:
+            return values
+        return values + graph_features @ self.violation_log_weight.exp()

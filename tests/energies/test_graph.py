@@ -37,9 +37,9 @@ def make_energy(seed: int = 0, **kwargs) -> RelationalGraphEnergy:
     return RelationalGraphEnergy(NUM_TYPES, hidden=32, num_layers=3, **kwargs)
 
 
-@pytest.mark.parametrize("readout", ["sum", "mean"])
-def test_energy_is_invariant_under_slot_permutations(qm9_graphs, readout):
-    energy = make_energy(readout=readout)
+@pytest.mark.parametrize("readout, chemistry", [("sum", None), ("mean", None), ("sum", "qm9")])
+def test_energy_is_invariant_under_slot_permutations(qm9_graphs, readout, chemistry):
+    energy = make_energy(readout=readout, chemistry=chemistry)
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         reference = energy(qm9_graphs)
@@ -50,8 +50,9 @@ def test_energy_is_invariant_under_slot_permutations(qm9_graphs, readout):
     assert reference.shape == (qm9_graphs.batch_size,) and reference.std() > 0
 
 
-def test_energy_ignores_extra_empty_slots(qm9_graphs):
-    energy = make_energy()
+@pytest.mark.parametrize("chemistry", [None, "qm9"])
+def test_energy_ignores_extra_empty_slots(qm9_graphs, chemistry):
+    energy = make_energy(chemistry=chemistry)
     n = qm9_graphs.max_atoms
     atoms = F.pad(qm9_graphs.atoms, (0, 4))
     bonds = F.pad(qm9_graphs.bonds, (0, 4, 0, 4))
@@ -61,8 +62,9 @@ def test_energy_ignores_extra_empty_slots(qm9_graphs):
     assert padded.max_atoms == n + 4
 
 
-def test_one_hot_energy_equals_forward_and_is_differentiable(qm9_graphs):
-    energy = make_energy(condition_dim=2)
+@pytest.mark.parametrize("chemistry", [None, "qm9"])
+def test_one_hot_energy_equals_forward_and_is_differentiable(qm9_graphs, chemistry):
+    energy = make_energy(condition_dim=2, chemistry=chemistry)
     c = torch.randn(qm9_graphs.batch_size, 2, generator=torch.Generator().manual_seed(2))
     atoms = F.one_hot(qm9_graphs.atoms, NUM_TYPES + 1).float().requires_grad_(True)
     bonds = F.one_hot(qm9_graphs.bonds, 4).float().requires_grad_(True)

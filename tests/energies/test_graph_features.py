@@ -1,0 +1,75 @@
+"""Chemistry features of molecular graphs against RDKit and the valence module, and their gradients."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from rdkit import Chem
+
+from structebm.chem.convert import smiles_to_dense
+from structebm.chem.dense import DenseMolGraph
+from structebm.chem.valence import atom_valences, valence_excess
+from structebm.chem.vocab import QM9_VOCABULARY
+from structebm.data.molecules import load_smiles
+from structebm.energies.graph import RelationalGraphEnergy
+from structebm.energies.graph_features import ChemistryFeatures
+
+NUM_TYPES = len(QM9_VOCABULARY)
+
+
+def one_hots(graph: DenseMolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    return F.one_hot(graph.atoms, NUM_TYPES + 1).double(), F.one_hot(graph.bonds, 4).double()
+
+
+@pytest.fixture(scope="module")
+def qm9_graphs() -> DenseMolGraph:
+    root = Path(os.environ.get("STRUCTEBM_DATA") or "/work/shared/data")
+    return smiles_to_dense(load_smiles("qm9", root)[:512], QM9_VOCABULARY)
+
+
+def test_features_of_real_molecules_match_their_valences_and_are_single_fragments(qm9_graphs):
+    features = ChemistryFeatures("qm9").double()
+    atom_features, graph_features = features(*one_hots(qm9_graphs))
+    torch.testing.assert_close(atom_features[..., 0], atom_valences(qm9_graphs).double())
+    assert (atom_features[..., 1] == 0).all() and (graph_features[:, 0] == 0).all()  # data never break a valence
+    torch.testing.assert_close(graph_features[:, 1], torch.zeros(qm9_graphs.batch_size, dtype=torch.float64), atol=1e-6, rtol=0)
+
+
+def test_fragment_count_and_excess_on_hand_made_graphs():
+    smiles = ["C.C", "C.C.O", "CC(C)(C)C.N", "C1CC1.C1CC1.O"]
+    graphs = smiles_to_dense(smiles, QM9_VOCABULARY)
+    expected_fragments = [len(Chem.GetMolFrags(Chem.MolFromSmiles(s))) for s in smiles]
+    _, graph_features = ChemistryFeatures("qm9").double()(*one_hots(graphs))
+    torch.testing.assert_close(graph_features[:, 1], torch.tensor(expected_fragments, dtype=torch.float64) - 1, atol=1e-6, rtol=0)
+    # Raise the C-C bond of ethanol to triple: the middle carbon then carries 3 + 1 bonds (allowed 4),
+    # and to triple on a second neighbour too: an excess that the valence module also reports.
+    ethanol = smiles_to_dense(["CC(C)O"], QM9_VOCABULARY)
+    bonds = ethanol.bonds.clone()
+    for j in (0, 2):
+        bonds[0, 1, j] = bonds[0, j, 1] = 3
+    broken = DenseMolGraph.from_tensors(ethanol.atoms, bonds, NUM_TYPES)
+    atom_features, graph_features = ChemistryFeatures("qm9").double()(*one_hots(broken))
+    assert graph_features[0, 0] == valence_excess(broken, QM9_VOCABULARY).sum() == 3
+    torch.testing.assert_close(atom_features[0, :, 1], valence_excess(broken, QM9_VOCABULARY)[0].double())
+
+
+def test_features_are_differentiable_on_relaxed_graphs_with_repeated_eigenvalues():
+    graphs = smiles_to_dense(["C.C.C.C", "CCO", "N"], QM9_VOCABULARY)  # four equal fragments; many empty slots
+    atoms, bonds = one_hots(graphs)
+    generator = torch.Generator().manual_seed(0)
+    for relax in (0.0, 0.3):
+        a = (atoms * (1 - relax) + relax * torch.rand(atoms.shape, generator=generator, dtype=torch.float64)).requires_grad_(True)
+        b = (bonds * (1 - relax) + relax * torch.rand(bonds.shape, generator=generator, dtype=torch.float64))
+        b = ((b + b.transpose(1, 2)) / 2).requires_grad_(True)
+        atom_features, graph_features = ChemistryFeatures("qm9").double()(a, b)
+        grads = torch.autograd.grad(atom_features.sum() + graph_features.sum(), (a, b))
+        assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+
+
+def test_vocabulary_must_match_the_energy():
+    with pytest.raises(ValueError, match="zinc250k.*vocabulary_size is 8"):
+        RelationalGraphEnergy(NUM_TYPES, chemistry="zinc250k")
+    with pytest.raises(ValueError, match="tau"):
+        ChemistryFeatures("qm9", tau=0.0)
