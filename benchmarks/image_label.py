@@ -8,8 +8,8 @@ Both models are the same :class:`~structebm.energies.cnn.ConvNet` read as
   image plus persistent contrastive divergence of the image given the label (Langevin chains,
   per-class replay buffer), as in ``recipes/image_label/base.yaml``, the latter weighted by
   ``--generate-weight``. With ``--gaussian-restarts f`` a fraction ``f`` of the restarted chains
-  start from a Gaussian fitted to the training images of their class
-  (:class:`ClassGaussianReplayBuffer`) instead of uniform noise;
+  start from a Gaussian fitted to the training images of their class instead of uniform noise
+  (:class:`~structebm.samplers.class_gaussian.ClassGaussianReplayBuffer`);
 - **baseline** — exact NLL only (cross-entropy), i.e. a plain classifier.
 
 Reported on the MNIST test set: ``accuracy``, ``ece`` (15 bins) and ``confidence`` (mean of
@@ -61,6 +61,7 @@ from structebm.objectives.combined import Combined, ObjectiveTerm  # noqa: E402
 from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
 from structebm.objectives.exact_nll import ExactNLL  # noqa: E402
 from structebm.samplers.chains import ReplayBuffer  # noqa: E402
+from structebm.samplers.class_gaussian import ClassGaussianReplayBuffer  # noqa: E402
 from structebm.samplers.langevin import langevin  # noqa: E402
 from structebm.spaces import ContinuousSpace  # noqa: E402
 from structebm.training.image_label_report import class_conditional_samples, label_posteriors  # noqa: E402
@@ -73,67 +74,6 @@ IMAGE = (1, 28, 28)
 def make_energy(seed: int, widths: Sequence[int]) -> ClassifierEnergy:
     torch.manual_seed(seed)
     return ClassifierEnergy(ConvNet(in_channels=1, out_features=K, widths=widths), K)
-
-
-class ClassGaussianReplayBuffer(ReplayBuffer):
-    """Per-class replay buffer whose restarts are partly drawn from a Gaussian fitted to each class.
-
-    A restarted chain of class ``k`` starts, with probability ``gaussian_fraction``, from
-    :math:`\\mathcal{N}(\\mu_k, \\Sigma_k)` (mean and full covariance of the class-``k`` training
-    images, clamped to ``[-1, 1]``), else from uniform noise as in :class:`ReplayBuffer`. The
-    Gaussian draws are smooth, low-contrast digit-like blobs (JEM++'s "informative
-    initialisation", Yang & Ji, ICCV 2021): negatives that start there teach the energy to
-    rise on blurry, grey images, and the chains reach the data manifold in fewer steps.
-
-    Args:
-        space: the image space (``[-1, 1]`` box).
-        images: training images ``[N, *space.shape]`` in ``[-1, 1]``.
-        labels: their classes ``[N]`` in ``[0, num_classes)``.
-        num_classes: number of classes (every class must have at least two images).
-        gaussian_fraction: probability that a restart is drawn from the class Gaussian.
-        capacity, reinit_prob: as in :class:`ReplayBuffer`.
-        jitter: added to the covariance diagonal before the Cholesky factorisation.
-    """
-
-    def __init__(
-        self, space: ContinuousSpace, images: Tensor, labels: Tensor, num_classes: int, gaussian_fraction: float,
-        capacity: int = 10_000, reinit_prob: float = 0.05, jitter: float = 1e-3,
-    ) -> None:
-        super().__init__(space, capacity=capacity, reinit_prob=reinit_prob, num_classes=num_classes)
-        if not 0.0 <= gaussian_fraction <= 1.0:
-            raise ValueError(f"ClassGaussianReplayBuffer: gaussian_fraction must lie in [0, 1], got {gaussian_fraction}")
-        self.gaussian_fraction = float(gaussian_fraction)
-        flat = images.reshape(images.shape[0], -1).double()
-        means, factors = [], []
-        for k in range(num_classes):
-            members = flat[labels == k]
-            if members.shape[0] < 2:
-                raise ValueError(f"ClassGaussianReplayBuffer: class {k} has {members.shape[0]} images, needs at least 2")
-            centred = members - members.mean(dim=0)
-            covariance = centred.T @ centred / (members.shape[0] - 1)
-            covariance.diagonal().add_(jitter)
-            means.append(members.mean(dim=0))
-            factors.append(torch.linalg.cholesky(covariance))
-        self.register_buffer("class_mean", torch.stack(means).float())
-        self.register_buffer("class_factor", torch.stack(factors).float())
-
-    def initial(self, batch_size: int, c: Optional[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Draw starting states and their flat slots: stored states, or restarts (class Gaussian or uniform)."""
-        index, from_noise = self.draw_slots(batch_size, c, generator)
-        x0 = self.storage[index]
-        restarts = from_noise.nonzero().flatten()
-        if restarts.numel() == 0:
-            return x0, index
-        x0[restarts] = self.space.noise(restarts.numel(), generator, self.storage.device)
-        gaussian = torch.rand(restarts.numel(), generator=generator, device=x0.device) < self.gaussian_fraction
-        chosen = restarts[gaussian]
-        classes = index[chosen] // self.slots_per_group
-        for k in classes.unique().tolist():
-            rows = chosen[classes == k]
-            z = torch.randn((rows.numel(), self.class_mean.shape[1]), generator=generator, device=x0.device)
-            draws = self.class_mean[k] + z @ self.class_factor[k].T
-            x0[rows] = draws.clamp(-1.0, 1.0).reshape(rows.numel(), *self.space.shape).to(x0.dtype)
-        return x0, index
 
 
 def jem_objective(args: argparse.Namespace, data: MNISTDataModule) -> Combined:

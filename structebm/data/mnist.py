@@ -43,6 +43,8 @@ __all__ = [
     "read_idx",
     "load_mnist",
     "scale_images",
+    "check_split_sizes",
+    "train_split",
     "MNISTPairs",
     "MNISTDataModule",
 ]
@@ -137,6 +139,40 @@ def scale_images(images: Tensor) -> Tensor:
     return images.unsqueeze(1).to(torch.float32).mul_(2.0 / 255.0).sub_(1.0)
 
 
+def check_split_sizes(
+    num_val: int, num_train: Optional[int], where: str, available: int = MNIST_SPLIT_SIZES["train"]
+) -> None:
+    """Raise ``ValueError`` (prefixed by ``where``) unless ``0 <= num_val < available`` and
+    ``num_train`` is ``None`` or in ``[1, available - num_val]``."""
+    if not 0 <= num_val < available:
+        raise ValueError(f"{where}: num_val must lie in [0, {available}), got {num_val}")
+    if num_train is not None and not 1 <= num_train <= available - num_val:
+        raise ValueError(f"{where}: num_train must lie in [1, {available - num_val}], got {num_train}")
+
+
+def train_split(
+    images: Tensor, labels: Tensor, num_val: int, seed: int, num_train: Optional[int] = None
+) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """Split the training file into training and validation pairs by a permutation seeded by ``seed``.
+
+    With :math:`\\pi` the permutation of the ``N`` rows, the validation rows are
+    :math:`\\pi_{0..V-1}` (``V = num_val``) and the training rows :math:`\\pi_{V..N-1}`, cut to
+    their first ``num_train`` when given.
+
+    Shapes:
+        - ``images [N, ...]``, ``labels [N]``
+        - returns ``(train_images, train_labels), (val_images, val_labels)``
+    """
+    check_split_sizes(num_val, num_train, "train_split", available=images.shape[0])
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(f"train_split: {images.shape[0]} images but {labels.shape[0]} labels")
+    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
+    val_index, train_index = order[:num_val], order[num_val:]
+    if num_train is not None:
+        train_index = train_index[:num_train]
+    return (images[train_index], labels[train_index]), (images[val_index], labels[val_index])
+
+
 class MNISTPairs(Dataset):
     """Image–label pairs as ``(x, y)`` or ``(y, x)``, images kept as bytes and scaled per item.
 
@@ -166,8 +202,8 @@ class MNISTDataModule(pl.LightningDataModule):
     """MNIST train / validation / test loaders of image–label pairs.
 
     The validation set is ``num_val`` training images chosen by a seeded permutation of the
-    60,000; the training set is the rest, or its first ``num_train`` in that permutation. The
-    test set is the official 10,000.
+    60,000; the training set is the rest, or its first ``num_train`` in that permutation
+    (:func:`train_split`). The test set is the official 10,000.
 
     Args:
         batch_size: training batch size (the last incomplete batch is dropped).
@@ -203,11 +239,7 @@ class MNISTDataModule(pl.LightningDataModule):
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"MNISTDataModule: {name} must be a positive integer, got {value!r}")
-        available = MNIST_SPLIT_SIZES["train"]
-        if not 0 <= num_val < available:
-            raise ValueError(f"MNISTDataModule: num_val must lie in [0, {available}), got {num_val}")
-        if num_train is not None and not 1 <= num_train <= available - num_val:
-            raise ValueError(f"MNISTDataModule: num_train must lie in [1, {available - num_val}], got {num_train}")
+        check_split_sizes(num_val, num_train, "MNISTDataModule")
         if isinstance(max_shift, bool) or not isinstance(max_shift, int) or not 0 <= max_shift < 14:
             raise ValueError(f"MNISTDataModule: max_shift must be an integer in [0, 14), got {max_shift!r}")
         self.batch_size = batch_size
@@ -224,13 +256,9 @@ class MNISTDataModule(pl.LightningDataModule):
 
     def setup(self, stage: Optional[str] = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            images, labels = load_mnist("train", self.root)
-            order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(self.seed))
-            val_index, train_index = order[: self.num_val], order[self.num_val :]
-            if self.num_train is not None:
-                train_index = train_index[: self.num_train]
-            self.train_set = MNISTPairs(images[train_index], labels[train_index], self.state)
-            self.val_set = MNISTPairs(images[val_index], labels[val_index], self.state)
+            train, val = train_split(*load_mnist("train", self.root), self.num_val, self.seed, self.num_train)
+            self.train_set = MNISTPairs(*train, state=self.state)
+            self.val_set = MNISTPairs(*val, state=self.state)
         if stage in (None, "test", "predict") and self.test_set is None:
             self.test_set = MNISTPairs(*load_mnist("test", self.root), state=self.state)
 

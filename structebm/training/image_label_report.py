@@ -12,6 +12,10 @@ from every class-conditional :math:`p(x \\mid y) \\propto e^{-E(x, y)}` with Lan
 started from uniform noise in ``[-1, 1]`` and saves them as a PNG grid, one row per class.
 ``sample_self_accuracy`` is the fraction of those samples the model itself labels as the class
 they were drawn for (an independent judge is used by ``benchmarks/image_label.py``).
+
+YAML configs cannot pass image tensors, so :class:`MNISTClassGaussianReplayBuffer` (the
+recipe's chain source) loads the MNIST training images itself and fits the class Gaussians of
+:class:`~structebm.samplers.class_gaussian.ClassGaussianReplayBuffer` on them.
 """
 
 from __future__ import annotations
@@ -24,13 +28,22 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
+from structebm.data.mnist import check_split_sizes, load_mnist, scale_images, train_split
 from structebm.energies.image_label import ImageGivenLabel, LabelGivenImage
 from structebm.evaluation.calibration import expected_calibration_error
 from structebm.samplers.base import run_chain
+from structebm.samplers.class_gaussian import ClassGaussianReplayBuffer
 from structebm.samplers.langevin import langevin
+from structebm.spaces import ContinuousSpace
 from structebm.training.fit_report import FitReport
 
-__all__ = ["label_posteriors", "class_conditional_samples", "save_sample_grid", "ImageLabelReport"]
+__all__ = [
+    "label_posteriors",
+    "class_conditional_samples",
+    "save_sample_grid",
+    "ImageLabelReport",
+    "MNISTClassGaussianReplayBuffer",
+]
 
 
 @torch.no_grad()
@@ -183,3 +196,34 @@ class ImageLabelReport(FitReport):
         }
         logged = {f"{self.log_prefix}/{k}": report[k] for k in ("accuracy", "ece", "sample_self_accuracy")}
         self.publish(trainer, report, path, logged)
+
+
+class MNISTClassGaussianReplayBuffer(ClassGaussianReplayBuffer):
+    """A :class:`~structebm.samplers.class_gaussian.ClassGaussianReplayBuffer` over MNIST, fitted on its training split.
+
+    The images are those of :class:`~structebm.data.mnist.MNISTDataModule`'s training set with the
+    same ``num_val``, ``seed`` and ``num_train`` (:func:`~structebm.data.mnist.train_split`),
+    scaled to ``[-1, 1]``; the space is ``ContinuousSpace((1, 28, 28), low=-1, high=1)`` and
+    there is one class per digit.
+
+    Args:
+        gaussian_fraction: probability that a restart is drawn from the class Gaussian.
+        capacity, reinit_prob, jitter: as for ``ClassGaussianReplayBuffer``.
+        num_val, seed, num_train: the split, as for ``MNISTDataModule`` (give the data module's values).
+        root: data root (default ``$STRUCTEBM_DATA``, else the user cache).
+
+    Shapes:
+        - storage: ``[capacity, 1, 28, 28]``; ``class_mean [10, 784]``, ``class_factor [10, 784, 784]``
+    """
+
+    def __init__(
+        self, gaussian_fraction: float, capacity: int = 10_000, reinit_prob: float = 0.05, jitter: float = 1e-3,
+        num_val: int = 5_000, seed: int = 0, num_train: Optional[int] = None, root: Optional[Path] = None,
+    ) -> None:
+        check_split_sizes(num_val, num_train, "MNISTClassGaussianReplayBuffer")
+        (images, labels), _ = train_split(*load_mnist("train", root), num_val, seed, num_train)
+        space = ContinuousSpace((1, 28, 28), low=-1.0, high=1.0)
+        super().__init__(
+            space, scale_images(images), labels, 10, gaussian_fraction,
+            capacity=capacity, reinit_prob=reinit_prob, jitter=jitter,
+        )

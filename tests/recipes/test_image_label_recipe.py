@@ -2,8 +2,10 @@
 
 The run goes through the ``structebm`` command line (``build_cli``) with the recipe's YAML,
 so it checks that the combined objective (exact NLL on the label view + persistent CD on the
-image view) is built from the config, trains, and that the report writes its JSON and PNG.
-After 16 steps of Adam (lr 1e-3) on exact NLL the test accuracy is about 0.55 on this
+image view, chains restarted partly from the class Gaussians of MNIST) and the cosine
+learning-rate schedule are built from the config, train, and that the report writes its JSON
+and PNG.
+After 16 steps of the recipe's Adam (lr 1e-3) the test accuracy is about 0.63 on this
 machine; chance is 0.1. Ten thousand test images put the standard error of an accuracy at
 most sqrt(0.25 / 10000) = 0.005, so the bound 0.3 only fails for a model that did not learn.
 """
@@ -15,12 +17,14 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from PIL import Image
 
 from structebm.cli import build_cli
-from structebm.data.mnist import MNIST_FILES
+from structebm.data.mnist import MNIST_FILES, MNISTDataModule, scale_images
 from structebm.data._files import fetch_file
+from structebm.training.image_label_report import MNISTClassGaussianReplayBuffer
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "image_label" / "base.yaml"
 
@@ -41,6 +45,7 @@ def test_recipe_trains_and_reports(tmp_path, mnist_available):
     generate = config["model"]["objective"]["init_args"]["terms"][1]["init_args"]
     assert generate["name"] == "generate"
     generate["objective"]["init_args"]["num_steps"] = 3  # short chains keep the test fast
+    generate["objective"]["init_args"]["source"]["init_args"]["num_train"] = 512  # the data module's
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text(yaml.safe_dump(config))
     cli = build_cli([
@@ -49,7 +54,6 @@ def test_recipe_trains_and_reports(tmp_path, mnist_available):
         "--trainer.max_steps=16",
         "--data.init_args.num_train=512",
         "--data.init_args.batch_size=32",
-        "--model.optimizer.init_args.lr=0.001",
         f"--trainer.default_root_dir={tmp_path}",
         f"--trainer.logger.init_args.save_dir={tmp_path}",
         f"--trainer.callbacks.init_args.output_path={report_path}",
@@ -66,4 +70,22 @@ def test_recipe_trains_and_reports(tmp_path, mnist_available):
     metrics = cli.trainer.callback_metrics
     assert {"train/classify/nll", "train/generate/energy_gap", "train/generate/buffer/fill"} <= set(metrics)
     buffer = cli.model.objective.terms["generate"].objective.source
+    assert isinstance(buffer, MNISTClassGaussianReplayBuffer) and buffer.gaussian_fraction == 0.7
     assert buffer.filled.any() and buffer.num_classes == 10
+    assert cli.datamodule.max_shift == 2
+    scheduler = cli.trainer.lr_scheduler_configs[0]
+    assert isinstance(scheduler.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert scheduler.scheduler.T_max == cli.trainer.max_epochs and scheduler.interval == "epoch"
+
+
+def test_mnist_buffer_fits_the_data_module_training_split(mnist_available):
+    data = MNISTDataModule(num_val=5_000, seed=3, num_train=300)
+    data.setup("fit")
+    images, labels = scale_images(data.train_set.images), data.train_set.labels
+    buffer = MNISTClassGaussianReplayBuffer(0.5, capacity=20, num_val=5_000, seed=3, num_train=300)
+    assert buffer.storage.shape == (20, 1, 28, 28) and buffer.num_classes == 10
+    assert bool((buffer.space.low == -1.0).all()) and bool((buffer.space.high == 1.0).all())
+    for k in range(10):
+        assert torch.allclose(buffer.class_mean[k], images[labels == k].flatten(1).mean(dim=0), atol=1e-6)
+    with pytest.raises(ValueError, match="MNISTClassGaussianReplayBuffer: num_train"):
+        MNISTClassGaussianReplayBuffer(0.5, num_train=60_000)
