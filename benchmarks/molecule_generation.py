@@ -73,6 +73,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--num-layers", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--connected-noise", action=argparse.BooleanOptionalAction, default=True,
+                        help="start chains (training restarts and sampling) from random connected, valence-valid "
+                             "graphs instead of valence-corrected uniform noise")
     parser.add_argument("--chemistry", action=argparse.BooleanOptionalAction, default=True,
                         help="give the energy the valence features and learned violation terms "
                              "(RelationalGraphEnergy's chemistry=DATASET)")
@@ -97,7 +100,7 @@ def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule
     )
     objective = ContrastiveDivergence(
         molecule_sampler,
-        MoleculeReplayBuffer(args.dataset, capacity=10_000, reinit_prob=0.05),
+        MoleculeReplayBuffer(args.dataset, capacity=10_000, reinit_prob=0.05, connected_noise=args.connected_noise),
         num_steps=args.pcd_steps,
         generator_seed=args.seed,
         sampler_options={"dataset": args.dataset, "method": "gibbs_with_gradients", "valence_aware": False},
@@ -122,7 +125,7 @@ def evaluate(args: argparse.Namespace, module: EBMModule, data: MoleculeDataModu
         begin = time.perf_counter()
         graphs = sample_molecules(
             module.energy, data.vocabulary, args.num_samples, args.sampling_steps, generator,
-            valence_aware=variant == "valence_aware",
+            valence_aware=variant == "valence_aware", connected_noise=args.connected_noise,
         )
         seconds = time.perf_counter() - begin
         grid = out.with_name(f"{out.stem}_{variant}.png")

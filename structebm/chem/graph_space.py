@@ -26,7 +26,10 @@ valence-legal moves stay exact on the set of valence-valid graphs.
 Noise (:meth:`MolGraphSpace.noise`) draws every atom slot uniformly from ``0..A`` and every
 bond between two occupied slots uniformly from ``0..3``; with ``valid_noise`` the result is
 then made valence-valid with :func:`~structebm.chem.valence.correct_valence` (no charge
-changes), so valence-aware samplers can start from it.
+changes), so valence-aware samplers can start from it. With ``connected_noise`` the bonds are
+instead a random single-bond tree over the occupied slots
+(:func:`~structebm.chem.random_graphs.random_tree_bonds`): every noise graph is then one
+valence-valid fragment, a start from which chains need not first join pieces.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from structebm.chem.dense import MAX_BOND_ORDER, DenseMolGraph
+from structebm.chem.random_graphs import random_tree_bonds
 from structebm.chem.valence import correct_valence
 from structebm.chem.vocab import AtomVocabulary
 
@@ -53,6 +57,7 @@ class MolGraphSpace:
     Args:
         vocabulary: the atom types (``A = len(vocabulary)``) and the slot count ``N``.
         valid_noise: make noise graphs valence-valid (see the module docstring).
+        connected_noise: draw noise bonds as random trees, which are connected and valence-valid.
 
     Shapes:
         - states: ``DenseMolGraph`` with atoms ``[B, N]``, bonds ``[B, N, N]``
@@ -60,13 +65,14 @@ class MolGraphSpace:
         - legal values: atoms ``[B, N, A + 1]``, bonds ``[B, P, 4]`` (pairs in :meth:`upper_pairs` order)
     """
 
-    def __init__(self, vocabulary: AtomVocabulary, valid_noise: bool = True) -> None:
+    def __init__(self, vocabulary: AtomVocabulary, valid_noise: bool = True, connected_noise: bool = False) -> None:
         if not isinstance(vocabulary, AtomVocabulary):
             raise TypeError(f"MolGraphSpace: vocabulary must be an AtomVocabulary, got {type(vocabulary).__name__}")
         if len(vocabulary) < 1:
             raise ValueError(f"MolGraphSpace: vocabulary {vocabulary.name!r} has no atom types")
         self.vocabulary = vocabulary
         self.valid_noise = bool(valid_noise)
+        self.connected_noise = bool(connected_noise)
         self.max_atoms = vocabulary.max_atoms
         self.num_atom_values = len(vocabulary) + 1
         self.num_pairs = self.max_atoms * (self.max_atoms - 1) // 2
@@ -86,6 +92,8 @@ class MolGraphSpace:
         device = generator.device if device is None else torch.device(device)
         size = (n, self.max_atoms)
         atoms = torch.randint(0, self.num_atom_values, size, generator=generator, device=device)
+        if self.connected_noise:
+            return DenseMolGraph(atoms, random_tree_bonds(atoms, self._max_valence, generator), atoms > 0)
         upper = torch.randint(0, NUM_BOND_VALUES, (n, self.max_atoms, self.max_atoms), generator=generator, device=device)
         upper = upper.triu(diagonal=1)
         occupied = atoms > 0

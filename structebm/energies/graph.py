@@ -42,6 +42,7 @@ layers together with building their sparse ``Batch`` (``dense_to_pyg``, about 60
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Literal, Optional, Protocol, runtime_checkable
 
 import torch
@@ -85,6 +86,8 @@ class RelationalGraphEnergy(Energy):
         chemistry: name of the atom vocabulary (``"qm9"``, ``"zinc250k"``) whose valence rules
             feed the chemistry features and violation terms (see the module docstring), or
             ``None`` for a purely learned energy.
+        violation_weight: starting value of both weights :math:`e^{\\rho}` of the violation terms
+            (a prior: "a broken valence or an extra fragment costs this many nats"); training moves them.
 
     Shapes:
         - forward: ``DenseMolGraph`` with atoms ``[B, N]`` in ``0..A``, bonds ``[B, N, N]`` in ``0..R``;
@@ -103,6 +106,7 @@ class RelationalGraphEnergy(Energy):
         activation: Callable[[], nn.Module] = nn.SiLU,
         spectral_norm: bool = False,
         chemistry: Optional[str] = None,
+        violation_weight: float = 10.0,
     ) -> None:
         super().__init__()
         for name, value in (("vocabulary_size", vocabulary_size), ("hidden", hidden), ("num_layers", num_layers)):
@@ -129,8 +133,12 @@ class RelationalGraphEnergy(Energy):
             )
         extra_inputs = 0 if self.features is None else NUM_ATOM_FEATURES
         self.embedding = nn.Linear(vocabulary_size + 1 + extra_inputs, hidden)
-        # log-weights rho of the graph statistics (valence excess, extra fragments); e^rho starts at 1
-        self.violation_log_weight = None if chemistry is None else nn.Parameter(torch.zeros(NUM_GRAPH_FEATURES))
+        if not violation_weight > 0:
+            raise ValueError(f"RelationalGraphEnergy: violation_weight must be > 0, got {violation_weight!r}")
+        # log-weights rho of the graph statistics (valence excess, extra fragments)
+        self.violation_log_weight = None if chemistry is None else nn.Parameter(
+            torch.full((NUM_GRAPH_FEATURES,), math.log(violation_weight))
+        )
         self.convolutions = nn.ModuleList(
             RelationalGraphConv(hidden, hidden, num_bond_types, spectral_norm) for _ in range(num_layers)
         )

@@ -79,6 +79,7 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
         dataset: ``"qm9"`` or ``"zinc250k"``.
         capacity, reinit_prob, num_classes: as for ``GraphReplayBuffer``.
         valid_noise: make restart noise valence-valid (needed by valence-aware samplers).
+        connected_noise: restart from random connected, valence-valid graphs (``MolGraphSpace``).
 
     Shapes:
         - storage: atoms ``[capacity, N]``, bonds ``[capacity, N, N]`` (``int8``)
@@ -86,9 +87,9 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
 
     def __init__(
         self, dataset: str = "qm9", capacity: int = 10000, reinit_prob: float = 0.05,
-        num_classes: Optional[int] = None, valid_noise: bool = True,
+        num_classes: Optional[int] = None, valid_noise: bool = True, connected_noise: bool = False,
     ) -> None:
-        space = MolGraphSpace(get_vocabulary(dataset), valid_noise=valid_noise)
+        space = MolGraphSpace(get_vocabulary(dataset), valid_noise=valid_noise, connected_noise=connected_noise)
         super().__init__(space, capacity=capacity, reinit_prob=reinit_prob, num_classes=num_classes)
 
 
@@ -102,6 +103,7 @@ def sample_molecules(
     method: SamplerMethod = "gibbs_with_gradients",
     valence_aware: bool = False,
     batch_size: int = 1000,
+    connected_noise: bool = False,
 ) -> DenseMolGraph:
     """``num_samples`` graphs, each the end of a ``num_steps``-step chain started from noise.
 
@@ -114,7 +116,7 @@ def sample_molecules(
     for name, value, least in (("num_samples", num_samples, 1), ("num_steps", num_steps, 0), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"sample_molecules: {name} must be an int >= {least}, got {value!r}")
-    space = MolGraphSpace(vocabulary, valid_noise=True)
+    space = MolGraphSpace(vocabulary, valid_noise=True, connected_noise=connected_noise)
     sampler = molecule_sampler(energy, vocabulary.name, method, valence_aware)
     was_training = energy.training
     energy.eval()

@@ -73,3 +73,11 @@ def test_vocabulary_must_match_the_energy():
         RelationalGraphEnergy(NUM_TYPES, chemistry="zinc250k")
     with pytest.raises(ValueError, match="tau"):
         ChemistryFeatures("qm9", tau=0.0)
+
+
+def test_violation_weights_start_at_the_prior_and_are_trainable():
+    energy = RelationalGraphEnergy(NUM_TYPES, hidden=16, num_layers=1, chemistry="qm9", violation_weight=3.0)
+    torch.testing.assert_close(energy.violation_log_weight.exp(), torch.full((2,), 3.0))
+    assert energy.violation_log_weight.requires_grad
+    with pytest.raises(ValueError, match="violation_weight"):
+        RelationalGraphEnergy(NUM_TYPES, chemistry="qm9", violation_weight=0.0)
