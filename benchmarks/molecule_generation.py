@@ -7,6 +7,12 @@ divergence with graph Gibbs-with-gradients chains kept in a replay buffer,
 .. math::
     L = \\overline{E(G^+)} - \\overline{E(G^-)} + \\alpha\\,(\\overline{E(G^+)^2} + \\overline{E(G^-)^2}).
 
+By default (``--chemistry``) the energy also sees each atom's used, excess and free valence and
+adds learned, non-negative weights times the total valence excess and the number of extra
+fragments (starting at 10 nats each; the learned values are reported as ``violation_weights``),
+and chains start from random connected, valence-valid graphs (``--connected-noise``). The
+samplers' moves are unconstrained either way.
+
 After ``--train-seconds`` of training, ``--num-samples`` chains start from noise and run
 ``--sampling-steps`` Gibbs-with-gradients steps, once with unconstrained moves and once with
 valence-aware moves. Metrics follow GDSS (Jo et al., ICML 2022): validity without correction,
@@ -67,7 +73,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="JSON output path (a .md file is written beside it)")
     parser.add_argument("--train-seconds", type=float, default=600.0, help="training time budget")
     parser.add_argument("--num-samples", type=int, default=10_000)
-    parser.add_argument("--sampling-steps", type=int, default=200, help="sampler steps per chain, from noise")
+    parser.add_argument("--sampling-steps", type=int, default=1000, help="sampler steps per chain, from noise")
     parser.add_argument("--pcd-steps", type=int, default=10, help="sampler steps per training step")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=64)
@@ -178,6 +184,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         "train_steps": steps,
         "samples_per_second": unconstrained["samples_per_second"],
         "num_samples": args.num_samples,
+        "violation_weights": (
+            None if module.energy.violation_log_weight is None
+            else dict(zip(("valence_excess", "extra_fragments"), module.energy.violation_log_weight.detach().exp().tolist()))
+        ),
         "variants": variants,
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "environment": environment(),
