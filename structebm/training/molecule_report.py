@@ -171,6 +171,8 @@ class MoleculeGenerationReport(FitReport):
         output_dir: where ``molecule_report.json`` and ``molecules_<variant>.png`` go
             (default: the trainer's log dir).
         grid_size: molecules drawn per grid (0 = no grid).
+        connected_noise: start the chains from random connected, valence-valid graphs
+            (:class:`~structebm.chem.graph_space.MolGraphSpace`) instead of corrected uniform noise.
 
     Attributes:
         report: ``{"train_seconds", "num_samples", "num_steps", "method", <variant>: {metrics,
@@ -188,6 +190,7 @@ class MoleculeGenerationReport(FitReport):
         seed: int = 0,
         output_dir: Optional[str] = None,
         grid_size: int = 20,
+        connected_noise: bool = False,
     ) -> None:
         super().__init__()
         unknown = sorted(set(variants) - set(VARIANTS))
@@ -202,6 +205,7 @@ class MoleculeGenerationReport(FitReport):
         self.variants, self.metrics = list(variants), list(metrics)
         self.batch_size, self.seed, self.grid_size = batch_size, seed, grid_size
         self.output_dir = output_dir
+        self.connected_noise = connected_noise
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()
@@ -213,14 +217,14 @@ class MoleculeGenerationReport(FitReport):
         out_dir = Path(self.output_dir or trainer.log_dir or ".")
         report: dict[str, Any] = {
             "train_seconds": train_seconds, "num_samples": self.num_samples,
-            "num_steps": self.num_steps, "method": self.method,
+            "num_steps": self.num_steps, "method": self.method, "connected_noise": self.connected_noise,
         }
         for variant in self.variants:
             generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
             begin = time.perf_counter()
             graphs = sample_molecules(
                 energy, datamodule.vocabulary, self.num_samples, self.num_steps, generator,
-                self.method, variant == "valence_aware", self.batch_size,
+                self.method, variant == "valence_aware", self.batch_size, self.connected_noise,
             )
             seconds = time.perf_counter() - begin
             scores = generation_metrics(

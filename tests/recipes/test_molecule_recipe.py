@@ -77,7 +77,10 @@ def test_recipe_trains_and_writes_the_report(recipe_run):
         assert math.isfinite(scores["nspdk"]) and scores["samples_per_second"] > 0
         assert (out / f"molecules_{variant}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli.trainer.global_step == 4
+    assert report["connected_noise"] is True  # the recipe starts chains from connected, valence-valid graphs
+    assert cli.model.energy.features is not None and cli.model.energy.features.vocabulary == "qm9"
     buffer = cli.model.objective.source
+    assert buffer.space.connected_noise
     assert int(buffer.filled.sum()) > 0, "the replay buffer never received chain end points"
 
 
