@@ -138,9 +138,10 @@ class ContrastiveDivergence(SeededObjective):
         x_negative = state.x.detach()
         self.source.update(start, x_negative, None if state.energy is None else state.energy.detach())
         metrics: dict[str, Tensor] = {}
-        if rates or unadjusted_steps:
-            adjusted_total = torch.stack(rates).sum() if rates else torch.zeros((), device=x.device)
-            metrics["acceptance_rate"] = (adjusted_total + unadjusted_steps) / (len(rates) + unadjusted_steps)
+        if rates:
+            metrics["acceptance_rate"] = (torch.stack(rates).sum() + unadjusted_steps) / (len(rates) + unadjusted_steps)
+        elif unadjusted_steps:
+            metrics["acceptance_rate"] = torch.ones((), device=x.device)
         if info is not None and info.grad_norm is not None:
             metrics["sampler_grad_norm"] = info.grad_norm.detach().float().mean()
         metrics.update({f"buffer/{k}": v for k, v in self.source.statistics().items()})
@@ -149,16 +150,18 @@ class ContrastiveDivergence(SeededObjective):
     def forward(self, energy: nn.Module, batch: Any) -> LossOutput:
         name = type(self).__name__
         x, c = split_batch(batch)
-        check_data(x, name)
-        if self.source.space is not None:
+        if self.source.space is not None:  # the space's check includes the finiteness test of check_data
             self.source.space.validate(x, f"{name}: data batch")
+        else:
+            check_data(x, name)
         n = batch_size_of(x)
         x_negative, c_negative, metrics = self.sample_negatives(energy, x, c)
         energy_data = check_energy_output(energy(x, c), n, f"{name}: energy of the data batch")
         energy_negative = check_energy_output(
             energy(x_negative, c_negative), batch_size_of(x_negative), f"{name}: energy of the negatives"
         )
-        gap = energy_data.mean() - energy_negative.mean()
+        mean_data, mean_negative = energy_data.mean(), energy_negative.mean()
+        gap = mean_data - mean_negative
         loss = gap
         if self.energy_magnitude_weight > 0:
             magnitude = energy_magnitude_penalty(energy_data, energy_negative, self.energy_magnitude_weight)
@@ -172,8 +175,8 @@ class ContrastiveDivergence(SeededObjective):
             metrics["gradient_penalty"] = penalty.detach()
             loss = loss + penalty
         metrics.update(
-            energy_data=energy_data.detach().mean(),
-            energy_negative=energy_negative.detach().mean(),
+            energy_data=mean_data.detach(),
+            energy_negative=mean_negative.detach(),
             energy_gap=gap.detach(),
         )
         return LossOutput(loss, metrics)
