@@ -13,7 +13,9 @@ Both models are the same :class:`~structebm.energies.cnn.ConvNet` read as
 - **baseline** — exact NLL only (cross-entropy), i.e. a plain classifier.
 
 Reported on the MNIST test set: ``accuracy``, ``ece`` (15 bins) and ``confidence`` (mean of
-:math:`\\max_y p(y \\mid x)`; above the accuracy means over-confident) of each model;
+:math:`\\max_y p(y \\mid x)`; above the accuracy means over-confident) of each model as trained,
+and ``ece_temperature_scaled`` after temperature scaling (one scalar ``temperature`` fitted on the
+5,000 validation images held out of the training file; :mod:`structebm.evaluation.temperature`);
 ``conditional_sample_accuracy``: the fraction of our class-conditional Langevin samples
 (chains from uniform noise) that the independently trained baseline labels as the class they
 were drawn for; and ``ood_auroc`` (:mod:`structebm.evaluation.ood`) of telling MNIST test
@@ -56,6 +58,7 @@ from structebm.energies.cnn import ConvNet  # noqa: E402
 from structebm.energies.image_label import ClassifierEnergy, ImageGivenLabel, LabelGivenImage  # noqa: E402
 from structebm.evaluation.calibration import expected_calibration_error  # noqa: E402
 from structebm.evaluation.ood import auroc  # noqa: E402
+from structebm.evaluation.temperature import fit_temperature  # noqa: E402
 from structebm.objectives.base import Objective  # noqa: E402
 from structebm.objectives.combined import Combined, ObjectiveTerm  # noqa: E402
 from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
@@ -64,7 +67,7 @@ from structebm.samplers.chains import ReplayBuffer  # noqa: E402
 from structebm.samplers.class_gaussian import ClassGaussianReplayBuffer  # noqa: E402
 from structebm.samplers.langevin import langevin  # noqa: E402
 from structebm.spaces import ContinuousSpace  # noqa: E402
-from structebm.training.image_label_report import class_conditional_samples, label_posteriors  # noqa: E402
+from structebm.training.image_label_report import class_conditional_samples  # noqa: E402
 from structebm.training.module import EBMModule  # noqa: E402
 
 K = 10
@@ -148,7 +151,7 @@ def ood_sets(test_images: Tensor, n: int, seed: int) -> dict[str, Tensor]:
 
 @torch.no_grad()
 def ood_scores(energy: ClassifierEnergy, images: Tensor) -> dict[str, Tensor]:
-    logits = torch.cat([energy.logits(chunk) for chunk in images.split(1000)])
+    logits = all_logits(energy, images)
     return {"energy": torch.logsumexp(logits, dim=1), "max_prob": torch.softmax(logits, dim=1).max(dim=1).values}
 
 
@@ -161,12 +164,33 @@ def ood_auroc(energy: ClassifierEnergy, in_distribution: Tensor, sets: dict[str,
     return result
 
 
-def test_scores(energy: ClassifierEnergy, images: Tensor, labels: Tensor) -> tuple[float, float, float]:
-    """Accuracy, ECE (15 bins) and mean confidence ``max_y p(y | x)`` on ``images``."""
-    probabilities, gold = label_posteriors(energy, zip(images.split(1000), labels.split(1000)))
-    accuracy = float((probabilities.argmax(dim=1) == gold).double().mean())
-    confidence = float(probabilities.max(dim=1).values.double().mean())
-    return accuracy, expected_calibration_error(probabilities, gold, num_bins=15), confidence
+@torch.no_grad()
+def all_logits(energy: ClassifierEnergy, images: Tensor) -> Tensor:
+    """Logits ``[N, K]`` of ``images``, in chunks of 1,000."""
+    return torch.cat([energy.logits(chunk) for chunk in images.split(1000)])
+
+
+def test_scores(energy: ClassifierEnergy, images: Tensor, labels: Tensor, temperature: float) -> dict[str, float]:
+    """Accuracy, ECE (15 bins) and mean confidence ``max_y p(y | x)`` on ``images``, as trained and
+    after temperature scaling with ``temperature`` (fitted on the validation split)."""
+    logits = all_logits(energy, images)
+    probabilities, scaled = torch.softmax(logits, dim=1), torch.softmax(logits / temperature, dim=1)
+    return {
+        "accuracy": float((logits.argmax(dim=1) == labels).double().mean()),
+        "ece": expected_calibration_error(probabilities, labels, num_bins=15),
+        "confidence": float(probabilities.max(dim=1).values.double().mean()),
+        "temperature": temperature,
+        "ece_temperature_scaled": expected_calibration_error(scaled, labels, num_bins=15),
+        "confidence_temperature_scaled": float(scaled.max(dim=1).values.double().mean()),
+    }
+
+
+def validation_temperature(energy: ClassifierEnergy, data: MNISTDataModule) -> float:
+    """Temperature scaling (:func:`~structebm.evaluation.temperature.fit_temperature`) on the validation split."""
+    data.setup("fit")
+    if data.val_set is None or len(data.val_set) == 0:
+        return 1.0
+    return fit_temperature(all_logits(energy, scale_images(data.val_set.images)), data.val_set.labels)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,8 +209,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     raw_images, test_labels = load_mnist("test")
     test_images = scale_images(raw_images)
-    accuracy, ece, confidence = test_scores(ours, test_images, test_labels)
-    baseline_accuracy, baseline_ece, baseline_confidence = test_scores(baseline, test_images, test_labels)
+    scores = test_scores(ours, test_images, test_labels, validation_temperature(ours, data))
+    baseline_scores = test_scores(baseline, test_images, test_labels, validation_temperature(baseline, data))
 
     generator = torch.Generator().manual_seed(args.seed)
     samples = class_conditional_samples(ours, IMAGE, args.samples_per_class, args.sample_steps, generator)
@@ -197,14 +221,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sets = ood_sets(test_images, args.num_ood, args.seed)
     in_distribution = test_images[: args.num_ood]
     return {
-        "accuracy": accuracy,
-        "ece": ece,
-        "confidence": confidence,
+        **scores,
         "conditional_sample_accuracy": sample_accuracy,
         "ood_auroc": ood_auroc(ours, in_distribution, sets),
-        "baseline_accuracy": baseline_accuracy,
-        "baseline_ece": baseline_ece,
-        "baseline_confidence": baseline_confidence,
+        **{f"baseline_{key}": value for key, value in baseline_scores.items()},
         "baseline_ood_auroc": ood_auroc(baseline, in_distribution, sets),
         "train_seconds": train_seconds,
         "baseline_train_seconds": baseline_seconds,
@@ -217,11 +237,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     rows = [
         {"model": "ours (NLL + PCD)", "accuracy": result["accuracy"], "ece": result["ece"],
-         "confidence": result["confidence"],
+         "confidence": result["confidence"], "temperature": result["temperature"],
+         "ece_temperature_scaled": result["ece_temperature_scaled"],
          "train_seconds": result["train_seconds"],
          **{f"auroc {s}/{k}": v for s, d in result["ood_auroc"].items() for k, v in d.items()}},
         {"model": "baseline (NLL)", "accuracy": result["baseline_accuracy"], "ece": result["baseline_ece"],
-         "confidence": result["baseline_confidence"],
+         "confidence": result["baseline_confidence"], "temperature": result["baseline_temperature"],
+         "ece_temperature_scaled": result["baseline_ece_temperature_scaled"],
          "train_seconds": result["baseline_train_seconds"],
          **{f"auroc {s}/{k}": v for s, d in result["baseline_ood_auroc"].items() for k, v in d.items()}},
     ]
