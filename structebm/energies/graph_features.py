@@ -27,14 +27,25 @@ on exact one-hots :math:`\\kappa` is the number of fragments of the molecule up 
 :math:`10^{-5}`). Every feature is differentiable in both one-hot tensors, which
 Gibbs-with-gradients and Langevin on graphs need; the eigenvalue gradient
 :math:`\\partial \\lambda_k / \\partial L = u_k u_k^\\top` is defined even for repeated eigenvalues.
+
+The gradient of :math:`\\kappa` is taken at a smoother temperature ``gradient_tau`` (a
+straight-through estimate: the value is the sharp count, its gradient that of
+:math:`\\sum_k e^{-\\lambda_k / \\tau_g}`). At ``tau`` itself the first-order change of joining
+two single atoms would be :math:`-2/\\tau = -200` fragments instead of :math:`-1`; a
+gradient-informed proposal (Gibbs-with-gradients) then puts all its mass on such moves and
+practically never proposes the reverse ones, so chains stop mixing between fragment counts.
+With :math:`\\tau_g = 1` the same estimate is :math:`-2` (and smaller for larger fragments).
+The Metropolis-Hastings test only uses values, so exactness is unaffected.
 """
 
 from __future__ import annotations
 
+from typing import Union
+
 import torch
 from torch import Tensor, nn
 
-from structebm.chem.vocab import get_vocabulary
+from structebm.chem.vocab import AtomVocabulary, get_vocabulary
 
 __all__ = ["ChemistryFeatures", "NUM_ATOM_FEATURES", "NUM_GRAPH_FEATURES"]
 
@@ -46,22 +57,26 @@ class ChemistryFeatures(nn.Module):
     """Valence features per atom and violation statistics per graph (see the module docstring).
 
     Args:
-        vocabulary: name of the atom vocabulary (``"qm9"`` or ``"zinc250k"``) whose valence
-            rules define :math:`v_{\\max}`.
-        tau: temperature of the soft fragment count.
+        vocabulary: the atom vocabulary whose valence rules define :math:`v_{\\max}`, or its
+            registered name (``"qm9"``, ``"zinc250k"``).
+        tau: temperature of the soft fragment count (its value).
+        gradient_tau: temperature of the fragment count's gradient (see the module docstring).
 
     Shapes:
         - atoms_one_hot ``[B, N, A+1]``, bonds_one_hot ``[B, N, N, 4]``
         - returns: atom features ``[B, N, 3]`` and graph features ``[B, 2]`` (total excess, fragments - 1)
     """
 
-    def __init__(self, vocabulary: str, tau: float = 0.01) -> None:
+    def __init__(self, vocabulary: Union[str, AtomVocabulary], tau: float = 0.01, gradient_tau: float = 1.0) -> None:
         super().__init__()
-        if not tau > 0:
-            raise ValueError(f"ChemistryFeatures: tau must be > 0, got {tau}")
-        self.vocabulary = vocabulary
+        for name, value in (("tau", tau), ("gradient_tau", gradient_tau)):
+            if not value > 0:
+                raise ValueError(f"ChemistryFeatures: {name} must be > 0, got {value}")
+        self.gradient_tau = float(gradient_tau)
+        atom_vocabulary = get_vocabulary(vocabulary) if isinstance(vocabulary, str) else vocabulary
+        self.vocabulary = atom_vocabulary.name
         self.tau = float(tau)
-        self.register_buffer("max_valence", get_vocabulary(vocabulary).max_valence_table().to(torch.get_default_dtype()))
+        self.register_buffer("max_valence", atom_vocabulary.max_valence_table().to(torch.get_default_dtype()))
         self.register_buffer("bond_orders", torch.arange(4, dtype=torch.get_default_dtype()))
 
     @property
@@ -84,12 +99,15 @@ class ChemistryFeatures(nn.Module):
         return atom_features, torch.stack([total_excess, self.fragments(occupancy, bonds_one_hot) - 1.0], dim=-1)
 
     def fragments(self, occupancy: Tensor, bonds_one_hot: Tensor) -> Tensor:
-        """Soft number of fragments ``[B]`` of the molecule (0 for an empty graph)."""
+        """Number of fragments ``[B]`` of the molecule (0 for an empty graph), with a smoothed gradient."""
         num_nodes = occupancy.shape[1]
         off_diagonal = 1.0 - torch.eye(num_nodes, dtype=occupancy.dtype, device=occupancy.device)
         weights = (1.0 - bonds_one_hot[..., 0]) * occupancy[:, :, None] * occupancy[:, None, :] * off_diagonal
         laplacian = torch.diag_embed(weights.sum(dim=2)) - weights
         # double precision: a zero eigenvalue computed as 1e-6 in float32 would count 1e-4 less (tau = 0.01)
         eigenvalues = torch.linalg.eigvalsh(laplacian.double())
-        count = torch.exp(-eigenvalues.clamp_min(0.0) / self.tau).sum(dim=1).to(occupancy.dtype)
+        eigenvalues = eigenvalues.clamp_min(0.0)
+        sharp = torch.exp(-eigenvalues / self.tau).sum(dim=1)
+        smooth = torch.exp(-eigenvalues / self.gradient_tau).sum(dim=1)
+        count = (smooth + (sharp - smooth).detach()).to(occupancy.dtype)  # value: sharp; gradient: smooth
         return count - (1.0 - occupancy).sum(dim=1)

@@ -81,3 +81,16 @@ def test_violation_weights_start_at_the_prior_and_are_trainable():
     assert energy.violation_log_weight.requires_grad
     with pytest.raises(ValueError, match="violation_weight"):
         RelationalGraphEnergy(NUM_TYPES, chemistry="qm9", violation_weight=0.0)
+
+
+def test_first_order_estimate_of_joining_fragments_has_the_scale_of_the_true_change():
+    # Two unbonded carbons: joining them lowers the fragment count by exactly 1. The first-order
+    # estimate that Gibbs-with-gradients ranks moves by must have that scale (not -2 / tau = -200).
+    graph = smiles_to_dense(["C.C"], QM9_VOCABULARY)
+    atoms, bonds = one_hots(graph)
+    bonds.requires_grad_(True)
+    _, graph_features = ChemistryFeatures("qm9").double()(atoms, bonds)
+    (grad,) = torch.autograd.grad(graph_features[0, 1], bonds)
+    i, j = (graph.atoms[0] > 0).nonzero().flatten().tolist()
+    estimate = sum(grad[0, a, b, 1] - grad[0, a, b, 0] for a, b in ((i, j), (j, i)))
+    assert -4.0 <= float(estimate) <= -0.5

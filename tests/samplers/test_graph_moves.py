@@ -11,7 +11,9 @@ exact, so E[TV] ≈ Σ_s sqrt(p_s (1 - p_s) / (2π n)). With n = 20 000 this is 
 valence-valid target and 0.025 for the unconstrained one, asserted below half of the 0.05
 tolerance. Tempering the energy by 0.85 moves the exact distribution by TV ≈ 0.11 from what
 the chains reach, so the test can fail (negative control). Step counts are about 1.5-2x the
-burn-in seen in TV-versus-steps runs. Gibbs-with-gradients with two flips is left out of the
+burn-in seen in TV-versus-steps runs. One case adds the chemistry features' violation terms
+(valence excess, extra fragments; their eigenvalue gradients are large) to the energy.
+Gibbs-with-gradients with two flips is left out of the
 valence-aware cases: with few legal values per site its proposals nearly preserve a parity
 of the state and it needs ~400 steps here (one or three flips mix in < 40).
 """
@@ -33,6 +35,7 @@ from structebm.chem.vocab import QM9_VOCABULARY, AtomType, AtomVocabulary
 from structebm.data.molecules import load_smiles
 from structebm.energies.base import MissingCapabilityError
 from structebm.energies.graph import RelationalGraphEnergy
+from structebm.energies.graph_features import ChemistryFeatures
 from structebm.samplers.graph_gwg import graph_gibbs_with_gradients
 from structebm.samplers.graph_moves import graph_gibbs
 
@@ -65,6 +68,18 @@ class PairwiseGraphEnergy(nn.Module):
     def forward(self, graph: DenseMolGraph, c=None) -> Tensor:
         atoms = F.one_hot(graph.atoms, self.num_atom_types + 1).float()
         return self.one_hot_energy(atoms, F.one_hot(graph.bonds, 4).float(), c)
+
+
+class PairwiseEnergyWithChemistry(PairwiseGraphEnergy):
+    """The pairwise energy plus 1.5 × (valence excess) + 1.5 × (extra fragments) of ``ChemistryFeatures``."""
+
+    def __init__(self, num_atom_types: int, seed: int) -> None:
+        super().__init__(num_atom_types, seed)
+        self.features = ChemistryFeatures(TINY)
+
+    def one_hot_energy(self, atoms: Tensor, bonds: Tensor, c=None) -> Tensor:
+        _, graph_features = self.features(atoms, bonds)
+        return super().one_hot_energy(atoms, bonds, c) + 1.5 * graph_features.sum(dim=1)
 
 
 def all_graphs(space: MolGraphSpace, valence_aware: bool) -> DenseMolGraph:
@@ -100,19 +115,20 @@ def empirical_over(support: DenseMolGraph, samples: DenseMolGraph, space: MolGra
     return torch.bincount(order[position], minlength=len(order)).double() / samples.batch_size
 
 
-CASES = {  # name: (sampler, valence_aware, num_flips, steps)
-    "gibbs-valence-aware": ("gibbs", True, 1, 100),
-    "gibbs-unconstrained": ("gibbs", False, 1, 60),
-    "gwg-valence-aware": ("gwg", True, 1, 60),
-    "gwg-unconstrained": ("gwg", False, 1, 40),
-    "gwg-3-flips-valence-aware": ("gwg", True, 3, 40),
+CASES = {  # name: (sampler, valence_aware, num_flips, steps, chemistry features in the energy)
+    "gibbs-valence-aware": ("gibbs", True, 1, 100, False),
+    "gibbs-unconstrained": ("gibbs", False, 1, 60, False),
+    "gwg-valence-aware": ("gwg", True, 1, 60, False),
+    "gwg-unconstrained": ("gwg", False, 1, 40, False),
+    "gwg-3-flips-valence-aware": ("gwg", True, 3, 40, False),
+    "gwg-unconstrained-chemistry": ("gwg", False, 1, 160, True),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_matches_the_exact_distribution_of_a_tiny_graph_space(case):
-    kind, valence_aware, num_flips, num_steps = CASES[case]
-    energy = PairwiseGraphEnergy(len(TINY), seed=0)
+    kind, valence_aware, num_flips, num_steps, chemistry = CASES[case]
+    energy = (PairwiseEnergyWithChemistry if chemistry else PairwiseGraphEnergy)(len(TINY), seed=0)
     support = all_graphs(TINY_SPACE, valence_aware)
     assert support.batch_size == (204 if valence_aware else 567)
     with torch.no_grad():
