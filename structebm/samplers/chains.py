@@ -244,8 +244,13 @@ class ReplayBuffer(SlotStorage):
         x0 = self.storage[index]
         restarts = from_noise.nonzero().flatten()  # noise is drawn only for restarted chains (one device sync)
         if restarts.numel() > 0:
-            x0[restarts] = self.space.noise(restarts.numel(), generator, self.storage.device)
+            self.restart(x0, restarts, index, generator)
         return x0, index
+
+    def restart(self, x0: Tensor, restarts: Tensor, index: Tensor, generator: torch.Generator) -> None:
+        """Overwrite, in place, the rows ``restarts`` of ``x0`` (slots ``index[restarts]``) with fresh
+        starting states: noise of the space. Subclasses may draw restarts from elsewhere."""
+        x0[restarts] = self.space.noise(restarts.numel(), generator, self.storage.device)
 
     def push(self, x: Tensor, index: Tensor, c: Optional[Tensor] = None, energy: Optional[Tensor] = None) -> None:
         """Write chain end points ``x`` back to slots ``index`` (checked against ``c``'s class)."""

@@ -26,7 +26,6 @@ reach the data manifold in fewer steps.
 
 from __future__ import annotations
 
-from typing import Optional
 
 import torch
 from torch import Tensor
@@ -81,14 +80,9 @@ class ClassGaussianReplayBuffer(ReplayBuffer):
         self.register_buffer("class_mean", torch.stack(means).float())
         self.register_buffer("class_factor", torch.stack(factors).float())
 
-    def initial(self, batch_size: int, c: Optional[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Draw starting states and their flat slots: stored states, or restarts (class Gaussian or uniform)."""
-        index, from_noise = self.draw_slots(batch_size, c, generator)
-        x0 = self.storage[index]
-        restarts = from_noise.nonzero().flatten()
-        if restarts.numel() == 0:
-            return x0, index
-        x0[restarts] = self.space.noise(restarts.numel(), generator, self.storage.device)
+    def restart(self, x0: Tensor, restarts: Tensor, index: Tensor, generator: torch.Generator) -> None:
+        """Restart the rows ``restarts`` of ``x0`` in place: uniform noise, then a fraction from the class Gaussians."""
+        super().restart(x0, restarts, index, generator)
         gaussian = torch.rand(restarts.numel(), generator=generator, device=x0.device) < self.gaussian_fraction
         chosen = restarts[gaussian]
         classes = index[chosen] // self.slots_per_group
@@ -97,4 +91,3 @@ class ClassGaussianReplayBuffer(ReplayBuffer):
             z = torch.randn((rows.numel(), self.class_mean.shape[1]), generator=generator, device=x0.device)
             draws = self.class_mean[k] + z @ self.class_factor[k].T
             x0[rows] = draws.clamp(-1.0, 1.0).reshape(rows.numel(), *self.space.shape).to(x0.dtype)
-        return x0, index
