@@ -19,7 +19,9 @@ valence-aware moves. Metrics follow GDSS (Jo et al., ICML 2022): validity withou
 then uniqueness, novelty, FCD and NSPDK MMD on the valency-corrected molecules, against the
 standard test split. Headline metrics are those of the unconstrained sampler (the setting the
 published numbers use); ``validity_wo_correction_constrained`` is the valence-aware one, and
-``variants`` holds every metric of both.
+``variants`` holds every metric of both, with ``invalid_reasons``
+(:func:`~structebm.chem.metrics.invalidity_reasons`: why the graphs fail validity without
+correction).
 
 Run: ``python benchmarks/molecule_generation.py --dataset qm9 --out results/molecules_qm9.json``
 (also writes ``results/molecules_qm9.md``).
@@ -41,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table  # noqa: E402
 
 from structebm.chem.evaluate import METRIC_KEYS  # noqa: E402
+from structebm.chem.metrics import invalidity_reasons  # noqa: E402
 from structebm.data.molecule_datamodule import MoleculeDataModule  # noqa: E402
 from structebm.energies.graph import RelationalGraphEnergy  # noqa: E402
 from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
@@ -88,6 +91,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--energy-magnitude-weight", type=float, default=0.1)
     parser.add_argument("--max-test-molecules", type=int, default=None, help="cap the reference set (default: all)")
     parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--save-energy", default=None, help="also save the trained energy's state_dict to this .pt file")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not args.out.endswith(".json"):
@@ -136,7 +140,10 @@ def evaluate(args: argparse.Namespace, module: EBMModule, data: MoleculeDataModu
         seconds = time.perf_counter() - begin
         grid = out.with_name(f"{out.stem}_{variant}.png")
         scores = generation_metrics(graphs, data.vocabulary, data.train_smiles, data.test_smiles, METRIC_KEYS, grid)
-        results[variant] = {**scores, "sampling_seconds": seconds, "samples_per_second": args.num_samples / seconds}
+        results[variant] = {
+            **scores, "invalid_reasons": invalidity_reasons(graphs.to("cpu"), data.vocabulary),
+            "sampling_seconds": seconds, "samples_per_second": args.num_samples / seconds,
+        }
     return results
 
 
@@ -174,6 +181,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     data = MoleculeDataModule(args.dataset, batch_size=args.batch_size, max_test_molecules=args.max_test_molecules,
                               seed=args.seed)
     module, train_seconds, steps = train(args, data)
+    if args.save_energy is not None:
+        torch.save(module.energy.state_dict(), args.save_energy)
     variants = evaluate(args, module, data, out)
     unconstrained = variants["unconstrained"]
     payload = {

@@ -25,13 +25,14 @@ from rdkit import Chem, rdBase
 
 from structebm.chem.convert import dense_to_mols, mol_to_smiles
 from structebm.chem.dense import DenseMolGraph
-from structebm.chem.valence import correct_valence
+from structebm.chem.valence import correct_valence, is_valence_valid
 from structebm.chem.vocab import AtomVocabulary
 
 __all__ = [
     "ValidityReport",
     "largest_fragment",
     "validity_without_correction",
+    "invalidity_reasons",
     "corrected_molecules",
     "validity_report",
     "uniqueness",
@@ -64,6 +65,33 @@ def validity_without_correction(graph: DenseMolGraph, vocabulary: AtomVocabulary
         raise ValueError("validity_without_correction: got an empty batch")
     mols = dense_to_mols(graph, vocabulary, sanitize=True)
     return sum(_is_single_valid(m) for m in mols) / len(mols)
+
+
+def invalidity_reasons(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> dict[str, float]:
+    """Why graphs fail validity without correction, as fractions of all graphs.
+
+    Returns ``empty`` (no atoms), ``over_valent`` (some atom carries more bonds than its type
+    allows), ``disconnected`` (more than one fragment) and ``other`` (non-empty, not over-valent,
+    connected, yet RDKit does not sanitize it). A graph both over-valent and disconnected counts in
+    both, so the fractions may sum to more than ``1 - validity``.
+    """
+    if graph.batch_size == 0:
+        raise ValueError("invalidity_reasons: got an empty batch")
+    empty = (graph.num_atoms == 0).tolist()
+    over_valent = (~is_valence_valid(graph, vocabulary)).tolist()
+    raw = dense_to_mols(graph, vocabulary, sanitize=False)
+    disconnected = [m is not None and len(Chem.GetMolFrags(m)) > 1 for m in raw]
+    sanitized = dense_to_mols(graph, vocabulary, sanitize=True)
+    other = [
+        m is None and not (e or o or d) for m, e, o, d in zip(sanitized, empty, over_valent, disconnected)
+    ]
+    n = graph.batch_size
+    return {
+        "empty": sum(empty) / n,
+        "over_valent": sum(over_valent) / n,
+        "disconnected": sum(disconnected) / n,
+        "other": sum(other) / n,
+    }
 
 
 def corrected_molecules(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> List[Optional[Chem.Mol]]:

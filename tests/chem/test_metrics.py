@@ -13,7 +13,13 @@ from structebm.chem.dense import DenseMolGraph
 from structebm.chem.draw import molecule_grid_png
 from structebm.chem.evaluate import METRIC_KEYS, evaluate_molecules
 from structebm.chem.fcd import frechet_chemnet_distance
-from structebm.chem.metrics import novelty, uniqueness, validity_report, validity_without_correction
+from structebm.chem.metrics import (
+    invalidity_reasons,
+    novelty,
+    uniqueness,
+    validity_report,
+    validity_without_correction,
+)
 from structebm.chem.moses_metrics import (
     fragment_similarity,
     internal_diversity,
@@ -53,6 +59,13 @@ def test_disconnected_graph_is_invalid_without_correction_and_fixed_with_it():
     report = validity_report(graph, QM9_VOCABULARY)
     assert report.validity_with_correction == 1.0 and report.valid_smiles == ["CCO", "CCO"]
     assert validity_without_correction(DenseMolGraph.empty(2, 9), QM9_VOCABULARY) == 0.0
+
+
+def test_invalidity_reasons_name_each_failure():
+    parts = [smiles_to_dense(["CCO", "CCO.C"], QM9_VOCABULARY), _broken_graph(), DenseMolGraph.empty(1, 9)]
+    graph = DenseMolGraph.concatenate(parts)
+    reasons = invalidity_reasons(graph, QM9_VOCABULARY)
+    assert reasons == {"empty": 0.25, "over_valent": 0.25, "disconnected": 0.25, "other": 0.0}
 
 
 def test_uniqueness_and_novelty():
