@@ -26,6 +26,10 @@ images from four other sets by two scores, higher meaning more MNIST-like:
   sigma 1.5 pixels), ``inverted_mnist`` (:math:`-x`), ``sklearn_digits`` (the 8×8 UCI digits
   of scikit-learn, scaled to ``[-1, 1]`` and up-sampled bilinearly to 28×28).
 
+``ood_auroc_temperature_scaled`` gives the same scores for the temperature-scaled model
+(logits :math:`f(x) / T`), i.e. the OOD figures of the model whose ``ece_temperature_scaled`` is
+reported.
+
 Both trainings see the same training batches, translated by up to ``--max-shift`` pixels
 (default 2; :class:`~structebm.data.mnist.MNISTDataModule`'s ``max_shift``), and use Adam with a cosine decay of the learning rate over ``--epochs`` (stepped
 per epoch). ``train_seconds`` is the wall time of our ``Trainer.fit``; ``run_seconds`` that of
@@ -150,16 +154,19 @@ def ood_sets(test_images: Tensor, n: int, seed: int) -> dict[str, Tensor]:
 
 
 @torch.no_grad()
-def ood_scores(energy: ClassifierEnergy, images: Tensor) -> dict[str, Tensor]:
-    logits = all_logits(energy, images)
+def ood_scores(energy: ClassifierEnergy, images: Tensor, temperature: float = 1.0) -> dict[str, Tensor]:
+    """Both OOD scores of the model with logits ``f(x) / temperature``."""
+    logits = all_logits(energy, images) / temperature
     return {"energy": torch.logsumexp(logits, dim=1), "max_prob": torch.softmax(logits, dim=1).max(dim=1).values}
 
 
-def ood_auroc(energy: ClassifierEnergy, in_distribution: Tensor, sets: dict[str, Tensor]) -> dict[str, dict[str, float]]:
-    inside = ood_scores(energy, in_distribution)
+def ood_auroc(
+    energy: ClassifierEnergy, in_distribution: Tensor, sets: dict[str, Tensor], temperature: float = 1.0
+) -> dict[str, dict[str, float]]:
+    inside = ood_scores(energy, in_distribution, temperature)
     result: dict[str, dict[str, float]] = {}
     for name, images in sets.items():
-        outside = ood_scores(energy, images)
+        outside = ood_scores(energy, images, temperature)
         result[name] = {score: auroc(inside[score], outside[score]) for score in inside}
     return result
 
@@ -224,8 +231,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **scores,
         "conditional_sample_accuracy": sample_accuracy,
         "ood_auroc": ood_auroc(ours, in_distribution, sets),
+        "ood_auroc_temperature_scaled": ood_auroc(ours, in_distribution, sets, scores["temperature"]),
         **{f"baseline_{key}": value for key, value in baseline_scores.items()},
         "baseline_ood_auroc": ood_auroc(baseline, in_distribution, sets),
+        "baseline_ood_auroc_temperature_scaled": ood_auroc(
+            baseline, in_distribution, sets, baseline_scores["temperature"]
+        ),
         "train_seconds": train_seconds,
         "baseline_train_seconds": baseline_seconds,
         "run_seconds": time.perf_counter() - begin,
