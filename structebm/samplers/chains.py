@@ -122,6 +122,7 @@ class SlotStorage(ChainSource):
         self.register_buffer("stored_energy", torch.full((size,), float("nan")))
         self.register_buffer("last_reinit_fraction", torch.zeros(()))
         self.register_buffer("last_noise_fraction", torch.zeros(()))
+        self._energy_recorded = False  # whether stored_energy may hold a known value (see statistics)
 
     @property
     def capacity(self) -> int:
@@ -153,13 +154,14 @@ class SlotStorage(ChainSource):
         device = self.filled.device
         if generator.device.type != device.type:
             raise ValueError(f"{type(self).__name__}: the generator is on {generator.device} but the buffer lives on {device}")
-        group = self._group_of(c, batch_size)
-        slot = torch.randint(0, self.slots_per_group, (batch_size,), generator=generator, device=device)
-        index = group * self.slots_per_group + slot
+        group = None if self.num_classes is None else self._group_of(c, batch_size)  # checks c before any draw
+        index = torch.randint(0, self.slots_per_group, (batch_size,), generator=generator, device=device)
+        if group is not None:
+            index.add_(group * self.slots_per_group)
         reinit = torch.rand(batch_size, generator=generator, device=device) < self.reinit_prob
-        from_noise = reinit | ~self.filled[index]
-        self.last_reinit_fraction.fill_(reinit.float().mean())
-        self.last_noise_fraction.fill_(from_noise.float().mean())
+        from_noise = self.filled.index_select(0, index).logical_not_().logical_or_(reinit)
+        self.last_reinit_fraction.fill_(torch.count_nonzero(reinit) / batch_size)
+        self.last_noise_fraction.fill_(torch.count_nonzero(from_noise) / batch_size)
         return index, from_noise
 
     def check_slots(self, index: Tensor, c: Optional[Tensor], where: str) -> Tensor:
@@ -173,9 +175,12 @@ class SlotStorage(ChainSource):
 
     def mark_written(self, index: Tensor, energy: Optional[Tensor]) -> None:
         """Record that ``index`` now holds states whose energy was ``energy`` (unknown if ``None``)."""
-        self.filled[index] = True
-        values = torch.full_like(self.stored_energy[index], float("nan")) if energy is None else energy.detach()
-        self.stored_energy[index] = values.to(self.stored_energy)
+        self.filled.index_fill_(0, index, True)
+        if energy is None:
+            self.stored_energy.index_fill_(0, index, float("nan"))
+        else:
+            self.stored_energy[index] = energy.detach().to(self.stored_energy)
+            self._energy_recorded = True
 
     def push(self, x: Any, index: Tensor, c: Optional[Tensor] = None, energy: Optional[Tensor] = None) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -189,14 +194,20 @@ class SlotStorage(ChainSource):
         """``fill`` (fraction of slots written), ``reinit_fraction`` and ``noise_start_fraction``
         of the last draw, and ``mean_energy`` over slots whose energy (at writing time) is known."""
         stats = {
-            "fill": self.filled.float().mean(),
+            "fill": torch.count_nonzero(self.filled) / self.capacity,
             "reinit_fraction": self.last_reinit_fraction.clone(),
             "noise_start_fraction": self.last_noise_fraction.clone(),
         }
-        known = ~torch.isnan(self.stored_energy)
-        if known.any():
-            stats["mean_energy"] = self.stored_energy[known].mean()
+        if self._energy_recorded:  # else every stored energy is NaN: skip the test and its device sync
+            known = ~torch.isnan(self.stored_energy)
+            if known.any():
+                stats["mean_energy"] = self.stored_energy[known].mean()
         return stats
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        """Load as usual; the loaded energies may be known, so :meth:`statistics` tests them again."""
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._energy_recorded = True
 
 
 class ReplayBuffer(SlotStorage):
@@ -241,7 +252,7 @@ class ReplayBuffer(SlotStorage):
     def initial(self, batch_size: int, c: Optional[Tensor], generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Draw ``batch_size`` starting states and the flat slots ``index`` they belong to."""
         index, from_noise = self.draw_slots(batch_size, c, generator)
-        x0 = self.storage[index]
+        x0 = self.storage.index_select(0, index)
         restarts = from_noise.nonzero().flatten()  # noise is drawn only for restarted chains (one device sync)
         if restarts.numel() > 0:
             self.restart(x0, restarts, index, generator)
@@ -260,7 +271,7 @@ class ReplayBuffer(SlotStorage):
                 f"and event shape {self.space.shape}"
             )
         index = self.check_slots(index, c, "ReplayBuffer.push")
-        self.storage[index] = x.detach().to(self.storage.device, self.storage.dtype)
+        self.storage.index_put_((index,), x.detach().to(self.storage.device, self.storage.dtype))
         self.mark_written(index, energy)
 
     def start(self, x_data: Tensor, c: Optional[Tensor], generator: torch.Generator) -> ChainStart:

@@ -21,13 +21,16 @@ moves, so a ``K``-step chain costs ``K`` gradient evaluations (not ``K + 1``). T
 state therefore carries ``energy = grad = None``, and each step's :class:`StepInfo`
 describes the state the step moved *from*. A :attr:`~structebm.samplers.base.ChainState.donated`
 state is updated in place (no new proposal or noise tensor per step); :func:`~structebm.samplers.base.run_chain`
-and the contrastive-divergence objective donate every state after the first.
+and the contrastive-divergence objective donate every state after the first. While autograd
+takes :math:`\\nabla_x E`, the energy's parameters are frozen (``requires_grad=False``, restored
+afterwards): a chain needs the gradient in ``x`` only, and a graph without parameter nodes is
+cheaper to build and to run backwards.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +52,27 @@ from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, che
 __all__ = ["langevin"]
 
 _NAME = "langevin"
+
+
+def _energy_and_grad_in_x(
+    energy: nn.Module, parameters: Sequence[nn.Parameter], x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool
+) -> tuple[Tensor, Tensor]:
+    """:func:`~structebm.samplers._diffusion.energy_and_grad` with ``parameters`` frozen while autograd runs.
+
+    The parameters that require gradients are switched off for the call and back on afterwards
+    (also when the energy raises); the values are those of an unfrozen evaluation. An
+    analytic score is evaluated without autograd and needs no freezing.
+    """
+    if analytic_score:
+        return energy_and_grad(energy, x, c, where, analytic_score)
+    thawed = [p for p in parameters if p.requires_grad]
+    for p in thawed:
+        p.requires_grad_(False)
+    try:
+        return energy_and_grad(energy, x, c, where, analytic_score)
+    finally:
+        for p in thawed:
+            p.requires_grad_(True)
 
 
 def langevin(
@@ -92,6 +116,7 @@ def langevin(
         noise_scale = 0.0 if noise_scale == 0 else check_positive(noise_scale, "noise_scale", _NAME)
     grad_clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip", _NAME)
     noise = NoiseScratch()
+    parameters = tuple(energy.parameters())  # frozen during each evaluation; a stale list only costs speed
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
@@ -106,7 +131,7 @@ def langevin(
             check_generator(generator, state.x, where)
             checked_generator = generator
         if state.grad is None:
-            values, grad_x = energy_and_grad(energy, state.x, state.c, where, analytic_score)
+            values, grad_x = _energy_and_grad_in_x(energy, parameters, state.x, state.c, where, analytic_score)
         else:  # a state another sampler already evaluated (e.g. handed over from MALA)
             values, grad_x = state.energy, state.grad
         if state.step == 0 or state.step % check_every == 0:

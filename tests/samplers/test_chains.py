@@ -107,6 +107,20 @@ def test_state_dict_round_trip_restores_contents_exactly():
         ReplayBuffer(space, capacity=6, num_classes=3).load_state_dict(buffer.state_dict())
 
 
+def test_mean_energy_is_reported_only_once_an_energy_was_stored_or_loaded():
+    space = ContinuousSpace((2,))
+    buffer = ReplayBuffer(space, capacity=8, reinit_prob=0.0)
+    start = buffer.start(torch.zeros(4, 2), None, _generator())
+    buffer.update(start, start.x)
+    assert "mean_energy" not in buffer.statistics()  # end points pushed without their energy
+    buffer.update(start, start.x, energy=torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    known = buffer.stored_energy[~buffer.stored_energy.isnan()]
+    assert torch.equal(buffer.statistics()["mean_energy"], known.mean())
+    restored = ReplayBuffer(space, capacity=8, reinit_prob=0.0)
+    restored.load_state_dict(buffer.state_dict())
+    assert torch.equal(restored.statistics()["mean_energy"], known.mean())
+
+
 def test_buffers_follow_to_device():
     buffer = ReplayBuffer(CategoricalSpace(5, 3), capacity=10)
     assert buffer.storage.dtype == torch.long

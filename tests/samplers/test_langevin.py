@@ -158,6 +158,27 @@ def test_same_seed_same_chain_and_no_gradient_leaks() -> None:
     assert (info.acceptance_rate == 1).all()
 
 
+def test_parameters_are_frozen_only_while_the_chain_evaluates_the_energy() -> None:
+    class RecordingEnergy(MLPEnergy):
+        def forward(self, x, c=None):
+            self.seen = [p.requires_grad for p in self.parameters()]
+            if getattr(self, "fail", False):
+                raise RuntimeError("energy failed")
+            return super().forward(x, c)
+
+    energy = RecordingEnergy(3, hidden=(8,))
+    energy.net[0].bias.requires_grad_(False)  # a parameter frozen by the user stays frozen
+    before = [p.requires_grad for p in energy.parameters()]
+    algorithm = langevin(energy, 0.05)
+    algorithm.step(algorithm.init(torch.randn(4, 3)), torch.Generator())
+    assert energy.seen == [False] * len(before)
+    assert [p.requires_grad for p in energy.parameters()] == before
+    energy.fail = True
+    with pytest.raises(RuntimeError, match="energy failed"):
+        algorithm.step(algorithm.init(torch.randn(4, 3)), torch.Generator())
+    assert [p.requires_grad for p in energy.parameters()] == before
+
+
 def test_a_diverging_chain_names_the_step() -> None:
     # ε P = 1000 on N(0, 1): |x_t| ≈ 999^t (the noise is negligible), and E = x²/2 exceeds the
     # float32 maximum 3.4e38 once |x| > 2.6e19, i.e. first at t = 7.
