@@ -122,7 +122,7 @@ class SlotStorage(ChainSource):
         self.register_buffer("stored_energy", torch.full((size,), float("nan")))
         self.register_buffer("last_reinit_fraction", torch.zeros(()))
         self.register_buffer("last_noise_fraction", torch.zeros(()))
-        self._energy_recorded = False  # whether stored_energy may hold a known value (see statistics)
+        self._energy_recorded = False  # whether stored_energy may hold a known value; else it is all NaN
 
     @property
     def capacity(self) -> int:
@@ -177,7 +177,8 @@ class SlotStorage(ChainSource):
         """Record that ``index`` now holds states whose energy was ``energy`` (unknown if ``None``)."""
         self.filled.index_fill_(0, index, True)
         if energy is None:
-            self.stored_energy.index_fill_(0, index, float("nan"))
+            if self._energy_recorded:  # else every stored energy is NaN already
+                self.stored_energy.index_fill_(0, index, float("nan"))
         else:
             self.stored_energy[index] = energy.detach().to(self.stored_energy)
             self._energy_recorded = True

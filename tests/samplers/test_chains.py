@@ -119,6 +119,8 @@ def test_mean_energy_is_reported_only_once_an_energy_was_stored_or_loaded():
     restored = ReplayBuffer(space, capacity=8, reinit_prob=0.0)
     restored.load_state_dict(buffer.state_dict())
     assert torch.equal(restored.statistics()["mean_energy"], known.mean())
+    restored.update(start, start.x)  # overwritten without an energy: those energies are unknown again
+    assert "mean_energy" not in restored.statistics() and restored.stored_energy.isnan().all()
 
 
 def test_buffers_follow_to_device():
