@@ -95,8 +95,39 @@ class ChemistryFeatures(nn.Module):
         allowed = atoms_one_hot @ self.max_valence.to(dtype)  # [B, N]
         excess = torch.relu(used - allowed)
         atom_features = torch.stack([used, excess, torch.relu(allowed - used)], dim=-1) * occupancy[..., None]
-        total_excess = (occupancy * excess).sum(dim=1)
+        total_excess = self.total_excess(atoms_one_hot, bonds_one_hot, occupancy, used, excess)
         return atom_features, torch.stack([total_excess, self.fragments(occupancy, bonds_one_hot) - 1.0], dim=-1)
+
+    def total_excess(
+        self, atoms_one_hot: Tensor, bonds_one_hot: Tensor, occupancy: Tensor, used: Tensor, excess: Tensor
+    ) -> Tensor:
+        r"""Total valence excess ``[B]`` whose gradient gives every single-site change exactly.
+
+        The value is :math:`\sum_i o_i\, \mathrm{relu}(v_i - m_i)`. Its gradient in the one-hot
+        entry of value ``k`` of a site is the change of the atom's excess when that site alone
+        takes value ``k``: for the bond entry ``(i, j, k)``,
+        :math:`o_i\,[\mathrm{relu}(v_i - \bar b_{ij} + k - m_i) - \mathrm{relu}(v_i - m_i)]` with
+        :math:`\bar b_{ij} = \sum_r r B_{ijr}`, and for the atom entry ``(i, a)``,
+        :math:`[a \ne 0]\,\mathrm{relu}(v_i - v_{\max}(a)) - o_i\,\mathrm{relu}(v_i - m_i)`
+        (a straight-through estimate, as for the fragment count). The relu's own gradient is 0
+        at a saturated atom, so a first-order proposal would think a bond to it free and
+        propose moves that the Metropolis-Hastings test then rejects; with these gradients
+        the first-order change ``g_k - g_current`` of this term is exact for every single-site
+        change of an exact one-hot graph (the bond site's two entries ``(i, j)`` and ``(j, i)``
+        carry the two atoms' changes).
+        """
+        with torch.no_grad():
+            held = occupancy * excess  # [B, N]
+            bond_order = bonds_one_hot @ self.bond_orders.to(bonds_one_hot.dtype)  # [B, N, N]
+            allowed = atoms_one_hot @ self.max_valence.to(atoms_one_hot.dtype)  # [B, N]
+            others = (used - allowed)[:, :, None] - bond_order  # [B, N, N]: v_i - m_i - b_ij
+            bond_slope = occupancy[:, :, None, None] * torch.relu(others[..., None] + self.bond_orders)
+            bond_slope = bond_slope - held[:, :, None, None]
+            atom_excess = torch.relu(used[:, :, None] - self.max_valence)  # [B, N, A+1]
+            atom_excess[..., 0] = 0.0  # an empty slot has no excess
+            atom_slope = atom_excess - held[..., None]
+        surrogate = (bonds_one_hot * bond_slope).sum(dim=(1, 2, 3)) + (atoms_one_hot * atom_slope).sum(dim=(1, 2))
+        return held.sum(dim=1) + surrogate - surrogate.detach()
 
     def fragments(self, occupancy: Tensor, bonds_one_hot: Tensor) -> Tensor:
         """Number of fragments ``[B]`` of the molecule (0 for an empty graph), with a smoothed gradient."""

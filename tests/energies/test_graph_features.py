@@ -94,3 +94,41 @@ def test_first_order_estimate_of_joining_fragments_has_the_scale_of_the_true_cha
     i, j = (graph.atoms[0] > 0).nonzero().flatten().tolist()
     estimate = sum(grad[0, a, b, 1] - grad[0, a, b, 0] for a, b in ((i, j), (j, i)))
     assert -4.0 <= float(estimate) <= -0.5
+
+
+def _total_excess(graph: DenseMolGraph) -> float:
+    return float(valence_excess(graph, QM9_VOCABULARY).sum())
+
+
+def test_first_order_change_of_the_total_excess_is_exact_for_every_single_site_change():
+    # A saturated and an over-valent molecule (O=C=O with an extra bond order on one oxygen is
+    # built by hand): for every atom value and every bond order at every site, the first-order
+    # estimate g_k - g_current of the total excess equals its true change.
+    saturated = smiles_to_dense(["CC(=O)N"], QM9_VOCABULARY)
+    over = smiles_to_dense(["O=C=O"], QM9_VOCABULARY)
+    carbon = (over.atoms[0] == QM9_VOCABULARY.index("C", 0)).nonzero().flatten()[0]
+    oxygen = (over.atoms[0] == QM9_VOCABULARY.index("O", 0)).nonzero().flatten()[0]
+    over.bonds[0, carbon, oxygen] = over.bonds[0, oxygen, carbon] = 3
+    features = ChemistryFeatures("qm9").double()
+    for graph in (saturated, over):
+        atoms, bonds = (t.requires_grad_(True) for t in one_hots(graph))
+        _, graph_features = features(atoms, bonds)
+        assert float(graph_features[0, 0]) == _total_excess(graph)
+        atom_grad, bond_grad = torch.autograd.grad(graph_features[0, 0], (atoms, bonds))
+        occupied = (graph.atoms[0] > 0).nonzero().flatten().tolist()
+        for i in occupied:
+            for value in range(1, NUM_TYPES + 1):
+                changed = DenseMolGraph(graph.atoms.clone(), graph.bonds, graph.mask)
+                changed.atoms[0, i] = value
+                estimate = atom_grad[0, i, value] - atom_grad[0, i, graph.atoms[0, i]]
+                assert float(estimate) == pytest.approx(_total_excess(changed) - _total_excess(graph))
+        for i in occupied:
+            for j in occupied:
+                if i >= j:
+                    continue
+                for order in range(4):
+                    changed = DenseMolGraph(graph.atoms, graph.bonds.clone(), graph.mask)
+                    changed.bonds[0, i, j] = changed.bonds[0, j, i] = order
+                    current = graph.bonds[0, i, j]
+                    estimate = sum(bond_grad[0, a, b, order] - bond_grad[0, a, b, current] for a, b in ((i, j), (j, i)))
+                    assert float(estimate) == pytest.approx(_total_excess(changed) - _total_excess(graph))
