@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import lightning.pytorch as pl
 import torch
@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from structebm.data.mnist import check_split_sizes, load_mnist, scale_images, train_split
 from structebm.energies.image_label import ImageGivenLabel, LabelGivenImage
 from structebm.evaluation.calibration import expected_calibration_error
+from structebm.evaluation.temperature import fit_temperature
 from structebm.samplers.base import run_chain
 from structebm.samplers.class_gaussian import ClassGaussianReplayBuffer
 from structebm.samplers.langevin import langevin
@@ -61,6 +62,11 @@ def label_posteriors(energy: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]
     if not labels:
         raise ValueError("label_posteriors: no batches to score")
     return torch.cat(probabilities), torch.cat(labels)
+
+
+def log_probabilities(probabilities: Tensor) -> Tensor:
+    """``log p`` with zeros clamped to the smallest positive float; ``softmax(log p / T)`` is ``p`` at ``T = 1``."""
+    return probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny).log()
 
 
 def class_conditional_samples(
@@ -125,8 +131,10 @@ class ImageLabelReport(FitReport):
         log_prefix: prefix of the logged metrics.
 
     Attributes:
-        report: ``accuracy``, ``ece``, ``sample_self_accuracy``, ``num_test``, ``train_seconds``,
-            ``report_seconds`` and ``sample_grid`` (the PNG path).
+        report: ``accuracy``, ``ece``, ``temperature`` and ``ece_temperature_scaled`` (temperature
+            scaling fitted on the data module's validation split; both ``None`` without one),
+            ``sample_self_accuracy``, ``num_test``, ``train_seconds``, ``report_seconds`` and
+            ``sample_grid`` (the PNG path).
     """
 
     def __init__(
@@ -162,8 +170,8 @@ class ImageLabelReport(FitReport):
         device = pl_module.device
         image_shapes: list[tuple[int, ...]] = []
 
-        def image_label_batches() -> Iterable[tuple[Tensor, Tensor]]:
-            for batch in datamodule.test_dataloader():
+        def image_label_batches(loader: Iterable) -> Iterable[tuple[Tensor, Tensor]]:
+            for batch in loader:
                 x, y = (batch[0], batch[1]) if image_first else (batch[1], batch[0])
                 image_shapes.append(tuple(x.shape[1:]))
                 yield x.to(device), y.to(device)
@@ -171,7 +179,8 @@ class ImageLabelReport(FitReport):
         was_training = energy.training
         energy.eval()
         try:
-            probabilities, labels = label_posteriors(energy, image_label_batches())
+            probabilities, labels = label_posteriors(energy, image_label_batches(datamodule.test_dataloader()))
+            temperature = self.validation_temperature(energy, datamodule, image_label_batches)
             generator = torch.Generator(device=device).manual_seed(self.seed)
             samples = class_conditional_samples(
                 energy, image_shapes[0],
@@ -188,6 +197,10 @@ class ImageLabelReport(FitReport):
         report = {
             "accuracy": float((probabilities.argmax(dim=1) == labels).double().mean()),
             "ece": expected_calibration_error(probabilities, labels, self.num_bins),
+            "temperature": temperature,
+            "ece_temperature_scaled": None if temperature is None else expected_calibration_error(
+                torch.softmax(log_probabilities(probabilities) / temperature, dim=1), labels, self.num_bins
+            ),
             "sample_self_accuracy": float((judged == classes).double().mean()),
             "num_test": int(labels.shape[0]),
             "train_seconds": train_seconds,
@@ -196,6 +209,20 @@ class ImageLabelReport(FitReport):
         }
         logged = {f"{self.log_prefix}/{k}": report[k] for k in ("accuracy", "ece", "sample_self_accuracy")}
         self.publish(trainer, report, path, logged)
+
+    @staticmethod
+    def validation_temperature(
+        energy: nn.Module, datamodule: Any, batches: Callable[[Iterable], Iterable[tuple[Tensor, Tensor]]]
+    ) -> Optional[float]:
+        """Temperature scaling (:func:`~structebm.evaluation.temperature.fit_temperature`) on the
+        data module's validation split; ``None`` when it has none."""
+        if not hasattr(datamodule, "val_dataloader"):
+            return None
+        datamodule.setup("validate")
+        if len(datamodule.val_dataloader()) == 0:
+            return None
+        probabilities, labels = label_posteriors(energy, batches(datamodule.val_dataloader()))
+        return fit_temperature(log_probabilities(probabilities), labels)
 
 
 class MNISTClassGaussianReplayBuffer(ClassGaussianReplayBuffer):

@@ -64,6 +64,7 @@ def test_recipe_trains_and_reports(tmp_path, mnist_available):
     assert report["num_test"] == 10_000
     assert report["accuracy"] > 0.3, report
     assert 0.0 <= report["ece"] <= 1.0 and 0.0 <= report["sample_self_accuracy"] <= 1.0
+    assert report["temperature"] > 0 and 0.0 <= report["ece_temperature_scaled"] <= 1.0
     assert math.isfinite(report["train_seconds"])
     with Image.open(report["sample_grid"]) as grid:
         assert grid.size == (2 * 28, 10 * 28)  # one row per class, one column per sample
