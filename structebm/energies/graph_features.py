@@ -91,15 +91,22 @@ class ChemistryFeatures(nn.Module):
             )
         dtype = atoms_one_hot.dtype
         occupancy = 1.0 - atoms_one_hot[..., 0]  # [B, N]
-        used = (bonds_one_hot @ self.bond_orders.to(dtype)).sum(dim=2)  # [B, N]
+        bond_order = bonds_one_hot @ self.bond_orders.to(dtype)  # [B, N, N]
+        used = bond_order.sum(dim=2)  # [B, N]
         allowed = atoms_one_hot @ self.max_valence.to(dtype)  # [B, N]
         excess = torch.relu(used - allowed)
         atom_features = torch.stack([used, excess, torch.relu(allowed - used)], dim=-1) * occupancy[..., None]
-        total_excess = self.total_excess(atoms_one_hot, bonds_one_hot, occupancy, used, excess)
+        total_excess = self.total_excess(atoms_one_hot, bonds_one_hot, occupancy, bond_order, allowed, excess)
         return atom_features, torch.stack([total_excess, self.fragments(occupancy, bonds_one_hot) - 1.0], dim=-1)
 
     def total_excess(
-        self, atoms_one_hot: Tensor, bonds_one_hot: Tensor, occupancy: Tensor, used: Tensor, excess: Tensor
+        self,
+        atoms_one_hot: Tensor,
+        bonds_one_hot: Tensor,
+        occupancy: Tensor,
+        bond_order: Tensor,
+        allowed: Tensor,
+        excess: Tensor,
     ) -> Tensor:
         r"""Total valence excess ``[B]`` whose gradient gives every single-site change exactly.
 
@@ -114,12 +121,13 @@ class ChemistryFeatures(nn.Module):
         propose moves that the Metropolis-Hastings test then rejects; with these gradients
         the first-order change ``g_k - g_current`` of this term is exact for every single-site
         change of an exact one-hot graph (the bond site's two entries ``(i, j)`` and ``(j, i)``
-        carry the two atoms' changes).
+        carry the two atoms' changes). ``bond_order [B, N, N]``, ``allowed [B, N]`` and
+        ``excess [B, N]`` are :math:`\bar b_{ij}`, :math:`m_i` and :math:`\mathrm{relu}(v_i - m_i)`
+        as :meth:`forward` computed them.
         """
         with torch.no_grad():
             held = occupancy * excess  # [B, N]
-            bond_order = bonds_one_hot @ self.bond_orders.to(bonds_one_hot.dtype)  # [B, N, N]
-            allowed = atoms_one_hot @ self.max_valence.to(atoms_one_hot.dtype)  # [B, N]
+            used = bond_order.sum(dim=2)  # [B, N]
             others = (used - allowed)[:, :, None] - bond_order  # [B, N, N]: v_i - m_i - b_ij
             bond_slope = occupancy[:, :, None, None] * torch.relu(others[..., None] + self.bond_orders)
             bond_slope = bond_slope - held[:, :, None, None]
