@@ -10,8 +10,10 @@ divergence with graph Gibbs-with-gradients chains kept in a replay buffer,
 By default (``--chemistry``) the energy also sees each atom's used, excess and free valence and
 adds learned, non-negative weights times the total valence excess and the number of extra
 fragments (starting at 10 nats each; the learned values are reported as ``violation_weights``),
-and chains start from random connected, valence-valid graphs (``--connected-noise``). The
-samplers' moves are unconstrained either way.
+and chains start from random connected, valence-valid graphs (``--connected-noise``) whose atoms
+are drawn from the atom counts and type frequencies of the training split
+(``--train-atom-prior``; :class:`~structebm.chem.atom_prior.AtomPrior`), for the restarts of
+training chains and for sampling. The samplers' moves are unconstrained either way.
 
 After ``--train-seconds`` of training, ``--num-samples`` chains start from noise and run
 ``--sampling-steps`` Gibbs-with-gradients steps, once with unconstrained moves and once with
@@ -85,6 +87,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--connected-noise", action=argparse.BooleanOptionalAction, default=True,
                         help="start chains (training restarts and sampling) from random connected, valence-valid "
                              "graphs instead of valence-corrected uniform noise")
+    parser.add_argument("--train-atom-prior", action=argparse.BooleanOptionalAction, default=True,
+                        help="draw the atoms of noise graphs from the training split's atom counts and type "
+                             "frequencies instead of uniformly (AtomPrior)")
     parser.add_argument("--chemistry", action=argparse.BooleanOptionalAction, default=True,
                         help="give the energy the valence features and learned violation terms "
                              "(RelationalGraphEnergy's chemistry=DATASET)")
@@ -111,7 +116,10 @@ def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule
     )
     objective = ContrastiveDivergence(
         molecule_sampler,
-        MoleculeReplayBuffer(args.dataset, capacity=10_000, reinit_prob=0.05, connected_noise=args.connected_noise),
+        MoleculeReplayBuffer(
+            args.dataset, capacity=10_000, reinit_prob=0.05, connected_noise=args.connected_noise,
+            train_atom_prior=args.train_atom_prior,
+        ),
         num_steps=args.pcd_steps,
         generator_seed=args.seed,
         sampler_options={"dataset": args.dataset, "method": "gibbs_with_gradients", "valence_aware": False},
@@ -131,12 +139,13 @@ def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule
 def evaluate(args: argparse.Namespace, module: EBMModule, data: MoleculeDataModule, out: Path) -> dict[str, dict[str, Any]]:
     """Sample and score both variants; grids go beside the JSON file."""
     results: dict[str, dict[str, Any]] = {}
+    atom_prior = data.atom_prior() if args.train_atom_prior else None
     for variant in VARIANTS:
         generator = torch.Generator(device=module.device).manual_seed(args.seed + 1)
         begin = time.perf_counter()
         graphs = sample_molecules(
             module.energy, data.vocabulary, args.num_samples, args.sampling_steps, generator,
-            valence_aware=variant == "valence_aware", connected_noise=args.connected_noise,
+            valence_aware=variant == "valence_aware", connected_noise=args.connected_noise, atom_prior=atom_prior,
         )
         seconds = time.perf_counter() - begin
         grid = out.with_name(f"{out.stem}_{variant}.png")

@@ -23,8 +23,9 @@ On a valence-valid graph the current value of every site is legal and every lega
 leads to a valence-valid graph whose reverse move is legal again, so samplers restricted to
 valence-legal moves stay exact on the set of valence-valid graphs.
 
-Noise (:meth:`MolGraphSpace.noise`) draws every atom slot uniformly from ``0..A`` and every
-bond between two occupied slots uniformly from ``0..3``; with ``valid_noise`` the result is
+Noise (:meth:`MolGraphSpace.noise`) draws every atom slot uniformly from ``0..A`` (or, with an
+``atom_prior``, the atoms from a :class:`~structebm.chem.atom_prior.AtomPrior` fitted to
+training graphs: their atom counts and type frequencies) and every bond between two occupied slots uniformly from ``0..3``; with ``valid_noise`` the result is
 then made valence-valid with :func:`~structebm.chem.valence.correct_valence` (no charge
 changes), so valence-aware samplers can start from it. With ``connected_noise`` the bonds are
 instead a random single-bond tree over the occupied slots
@@ -40,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from structebm.chem.atom_prior import AtomPrior
 from structebm.chem.dense import MAX_BOND_ORDER, DenseMolGraph
 from structebm.chem.random_graphs import random_tree_bonds
 from structebm.chem.valence import correct_valence
@@ -58,6 +60,7 @@ class MolGraphSpace:
         vocabulary: the atom types (``A = len(vocabulary)``) and the slot count ``N``.
         valid_noise: make noise graphs valence-valid (see the module docstring).
         connected_noise: draw noise bonds as random trees, which are connected and valence-valid.
+        atom_prior: draw the atoms of noise graphs from this prior instead of uniformly.
 
     Shapes:
         - states: ``DenseMolGraph`` with atoms ``[B, N]``, bonds ``[B, N, N]``
@@ -65,11 +68,22 @@ class MolGraphSpace:
         - legal values: atoms ``[B, N, A + 1]``, bonds ``[B, P, 4]`` (pairs in :meth:`upper_pairs` order)
     """
 
-    def __init__(self, vocabulary: AtomVocabulary, valid_noise: bool = True, connected_noise: bool = False) -> None:
+    def __init__(
+        self, vocabulary: AtomVocabulary, valid_noise: bool = True, connected_noise: bool = False,
+        atom_prior: Optional[AtomPrior] = None,
+    ) -> None:
         if not isinstance(vocabulary, AtomVocabulary):
             raise TypeError(f"MolGraphSpace: vocabulary must be an AtomVocabulary, got {type(vocabulary).__name__}")
         if len(vocabulary) < 1:
             raise ValueError(f"MolGraphSpace: vocabulary {vocabulary.name!r} has no atom types")
+        if atom_prior is not None and (
+            atom_prior.max_atoms != vocabulary.max_atoms or atom_prior.num_atom_values != len(vocabulary) + 1
+        ):
+            raise ValueError(
+                f"MolGraphSpace: the atom prior covers {atom_prior.max_atoms} slots and {atom_prior.num_atom_values - 1} "
+                f"atom types, vocabulary {vocabulary.name!r} has {vocabulary.max_atoms} and {len(vocabulary)}"
+            )
+        self.atom_prior = atom_prior
         self.vocabulary = vocabulary
         self.valid_noise = bool(valid_noise)
         self.connected_noise = bool(connected_noise)
@@ -90,8 +104,10 @@ class MolGraphSpace:
     def noise(self, n: int, generator: torch.Generator, device: Optional[torch.device] = None) -> DenseMolGraph:
         """Draw ``n`` random graphs (see the module docstring) on ``device`` (default: the generator's)."""
         device = generator.device if device is None else torch.device(device)
-        size = (n, self.max_atoms)
-        atoms = torch.randint(0, self.num_atom_values, size, generator=generator, device=device)
+        if self.atom_prior is None:
+            atoms = torch.randint(0, self.num_atom_values, (n, self.max_atoms), generator=generator, device=device)
+        else:
+            atoms = self.atom_prior.sample(n, generator, device)
         if self.connected_noise:
             return DenseMolGraph(atoms, random_tree_bonds(atoms, self._max_valence, generator), atoms > 0)
         upper = torch.randint(0, NUM_BOND_VALUES, (n, self.max_atoms, self.max_atoms), generator=generator, device=device)

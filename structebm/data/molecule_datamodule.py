@@ -25,6 +25,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from structebm.chem.atom_prior import AtomPrior
 from structebm.chem.convert import canonical_smiles
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.graph_space import MolGraphSpace
@@ -145,6 +146,13 @@ class MoleculeDataModule(pl.LightningDataModule):
         """SMILES of the test split (or its first ``max_test_molecules``), for FCD and NSPDK."""
         self._require_setup("test_smiles")
         return self._test_smiles
+
+    def atom_prior(self) -> AtomPrior:
+        """The :class:`~structebm.chem.atom_prior.AtomPrior` of the training graphs (noise atoms like theirs)."""
+        self._require_setup("atom_prior()")
+        graphs = self.train_graphs
+        atoms = graphs.dataset.atoms[list(graphs.indices)] if isinstance(graphs, Subset) else graphs.atoms
+        return AtomPrior.fit(atoms, len(self.vocabulary))
 
     def check_model(self, energy: Any) -> None:
         """Fail early, naming the config key, if ``energy`` expects another number of atom types."""

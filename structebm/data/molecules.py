@@ -29,6 +29,7 @@ from rdkit import Chem, RDLogger
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from structebm.chem.atom_prior import AtomPrior
 from structebm.chem.convert import ConversionError, encode_mol_arrays
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.vocab import QM9_VOCABULARY, ZINC250K_VOCABULARY, AtomVocabulary
@@ -47,6 +48,7 @@ __all__ = [
     "DenseMoleculeDataset",
     "collate_dense_graphs",
     "load_dense_dataset",
+    "training_atom_prior",
 ]
 
 OnError = Literal["raise", "skip"]
@@ -316,3 +318,9 @@ def load_dense_dataset(
     test_rows = torch.tensor(load_test_indices(spec, root), dtype=torch.long)
     in_test = torch.isin(encoded.rows, test_rows)
     return DenseMoleculeDataset(encoded, spec.vocabulary, in_test if split == "test" else ~in_test)
+
+
+def training_atom_prior(dataset: str | MoleculeDatasetSpec, root: Optional[Path] = None) -> AtomPrior:
+    """The :class:`~structebm.chem.atom_prior.AtomPrior` of the standard training split of ``dataset``."""
+    spec = _spec(dataset)
+    return AtomPrior.fit(load_dense_dataset(spec, "train", root=root, progress=False).atoms, len(spec.vocabulary))

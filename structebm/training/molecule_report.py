@@ -30,12 +30,14 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
+from structebm.chem.atom_prior import AtomPrior
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.draw import molecule_grid_png
 from structebm.chem.evaluate import METRIC_KEYS, evaluate_molecules
 from structebm.chem.graph_space import MolGraphSpace
 from structebm.chem.metrics import corrected_molecules
 from structebm.chem.vocab import AtomVocabulary, get_vocabulary
+from structebm.data.molecules import training_atom_prior
 from structebm.samplers.base import SamplingAlgorithm, check_chain_finite
 from structebm.samplers.graph_buffer import GraphReplayBuffer
 from structebm.samplers.graph_gwg import graph_gibbs_with_gradients
@@ -80,6 +82,9 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
         capacity, reinit_prob, num_classes: as for ``GraphReplayBuffer``.
         valid_noise: make restart noise valence-valid (needed by valence-aware samplers).
         connected_noise: restart from random connected, valence-valid graphs (``MolGraphSpace``).
+        train_atom_prior: draw the atoms of restart noise from the atom counts and type frequencies
+            of the standard training split (:func:`~structebm.data.molecules.training_atom_prior`,
+            read from ``$STRUCTEBM_DATA``) instead of uniformly.
 
     Shapes:
         - storage: atoms ``[capacity, N]``, bonds ``[capacity, N, N]`` (``int8``)
@@ -88,8 +93,10 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
     def __init__(
         self, dataset: str = "qm9", capacity: int = 10000, reinit_prob: float = 0.05,
         num_classes: Optional[int] = None, valid_noise: bool = True, connected_noise: bool = False,
+        train_atom_prior: bool = False,
     ) -> None:
-        space = MolGraphSpace(get_vocabulary(dataset), valid_noise=valid_noise, connected_noise=connected_noise)
+        prior = training_atom_prior(dataset) if train_atom_prior else None
+        space = MolGraphSpace(get_vocabulary(dataset), valid_noise, connected_noise, prior)
         super().__init__(space, capacity=capacity, reinit_prob=reinit_prob, num_classes=num_classes)
 
 
@@ -104,11 +111,13 @@ def sample_molecules(
     valence_aware: bool = False,
     batch_size: int = 1000,
     connected_noise: bool = False,
+    atom_prior: Optional[AtomPrior] = None,
 ) -> DenseMolGraph:
     """``num_samples`` graphs, each the end of a ``num_steps``-step chain started from noise.
 
     Chains run in batches of ``batch_size`` on the generator's device; the energy is put in
-    eval mode for sampling and restored afterwards.
+    eval mode for sampling and restored afterwards. The noise is that of
+    :class:`~structebm.chem.graph_space.MolGraphSpace` with ``connected_noise`` and ``atom_prior``.
 
     Shapes:
         - returns ``DenseMolGraph`` with atoms ``[num_samples, N]``, bonds ``[num_samples, N, N]``
@@ -116,7 +125,7 @@ def sample_molecules(
     for name, value, least in (("num_samples", num_samples, 1), ("num_steps", num_steps, 0), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"sample_molecules: {name} must be an int >= {least}, got {value!r}")
-    space = MolGraphSpace(vocabulary, valid_noise=True, connected_noise=connected_noise)
+    space = MolGraphSpace(vocabulary, valid_noise=True, connected_noise=connected_noise, atom_prior=atom_prior)
     sampler = molecule_sampler(energy, vocabulary.name, method, valence_aware)
     was_training = energy.training
     energy.eval()
@@ -173,6 +182,8 @@ class MoleculeGenerationReport(FitReport):
         grid_size: molecules drawn per grid (0 = no grid).
         connected_noise: start the chains from random connected, valence-valid graphs
             (:class:`~structebm.chem.graph_space.MolGraphSpace`) instead of corrected uniform noise.
+        train_atom_prior: draw the atoms of the start graphs from the data module's
+            ``atom_prior()`` (atom counts and type frequencies of the training graphs).
 
     Attributes:
         report: ``{"train_seconds", "num_samples", "num_steps", "method", <variant>: {metrics,
@@ -191,6 +202,7 @@ class MoleculeGenerationReport(FitReport):
         output_dir: Optional[str] = None,
         grid_size: int = 20,
         connected_noise: bool = False,
+        train_atom_prior: bool = False,
     ) -> None:
         super().__init__()
         unknown = sorted(set(variants) - set(VARIANTS))
@@ -206,11 +218,12 @@ class MoleculeGenerationReport(FitReport):
         self.batch_size, self.seed, self.grid_size = batch_size, seed, grid_size
         self.output_dir = output_dir
         self.connected_noise = connected_noise
+        self.train_atom_prior = train_atom_prior
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()
         datamodule = trainer.datamodule
-        needed = ("vocabulary", "train_smiles", "test_smiles")
+        needed = ("vocabulary", "train_smiles", "test_smiles") + (("atom_prior",) if self.train_atom_prior else ())
         if datamodule is None or not all(hasattr(datamodule, name) for name in needed):
             raise ValueError(f"MoleculeGenerationReport: the trainer's data module must provide {', '.join(needed)}")
         energy = self.energy_of(pl_module, "sample from")
@@ -218,13 +231,15 @@ class MoleculeGenerationReport(FitReport):
         report: dict[str, Any] = {
             "train_seconds": train_seconds, "num_samples": self.num_samples,
             "num_steps": self.num_steps, "method": self.method, "connected_noise": self.connected_noise,
+            "train_atom_prior": self.train_atom_prior,
         }
+        atom_prior = datamodule.atom_prior() if self.train_atom_prior else None
         for variant in self.variants:
             generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
             begin = time.perf_counter()
             graphs = sample_molecules(
                 energy, datamodule.vocabulary, self.num_samples, self.num_steps, generator,
-                self.method, variant == "valence_aware", self.batch_size, self.connected_noise,
+                self.method, variant == "valence_aware", self.batch_size, self.connected_noise, atom_prior,
             )
             seconds = time.perf_counter() - begin
             scores = generation_metrics(

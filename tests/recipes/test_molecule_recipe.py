@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
+from rdkit import Chem
 
 from structebm.cli import build_cli
 from structebm.chem.convert import dense_to_smiles
 from structebm.chem.metrics import novelty
 from structebm.chem.vocab import QM9_VOCABULARY
 from structebm.data.molecule_datamodule import MoleculeDataModule
-from structebm.data.molecules import standard_split
+from structebm.data.molecules import load_smiles, standard_split
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.graph_space import MolGraphSpace
 from structebm.training.molecule_report import sample_molecules
@@ -78,9 +80,10 @@ def test_recipe_trains_and_writes_the_report(recipe_run):
         assert (out / f"molecules_{variant}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cli.trainer.global_step == 4
     assert report["connected_noise"] is True  # the recipe starts chains from connected, valence-valid graphs
+    assert report["train_atom_prior"] is True  # ... whose atoms look like the training split's
     assert cli.model.energy.features is not None and cli.model.energy.features.vocabulary == "qm9"
     buffer = cli.model.objective.source
-    assert buffer.space.connected_noise
+    assert buffer.space.connected_noise and buffer.space.atom_prior is not None
     assert int(buffer.filled.sum()) > 0, "the replay buffer never received chain end points"
 
 
@@ -110,6 +113,20 @@ def test_data_module_batches_and_splits(qm9_available):
     # training molecules written back from their graphs are found in train_smiles: novelty 0
     decoded = dense_to_smiles(first, QM9_VOCABULARY)
     assert novelty(decoded, data.train_smiles) == 0.0
+
+
+def test_atom_prior_of_the_data_module_counts_the_training_molecules(qm9_available):
+    data = MoleculeDataModule("qm9", max_train_molecules=200)
+    data.setup("fit")
+    prior = data.atom_prior()
+    smiles = load_smiles("qm9")
+    mols = [Chem.MolFromSmiles(smiles[row]) for row in standard_split("qm9")["train"][:200]]
+    counts = torch.bincount(torch.tensor([mol.GetNumAtoms() for mol in mols]), minlength=QM9_VOCABULARY.max_atoms + 1)
+    assert torch.allclose(prior.count_probs, counts.float() / 200)
+    types = Counter(QM9_VOCABULARY.index(atom.GetSymbol(), atom.GetFormalCharge()) for mol in mols for atom in mol.GetAtoms())
+    total = sum(types.values())
+    expected = torch.tensor([types.get(value, 0) / total for value in range(len(QM9_VOCABULARY) + 1)])
+    assert torch.allclose(prior.type_probs, expected)
 
 
 @pytest.mark.parametrize(
