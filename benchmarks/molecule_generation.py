@@ -23,7 +23,9 @@ standard test split. Headline metrics are those of the unconstrained sampler (th
 published numbers use); ``validity_wo_correction_constrained`` is the valence-aware one, and
 ``variants`` holds every metric of both, with ``invalid_reasons``
 (:func:`~structebm.chem.metrics.invalidity_reasons`: why the graphs fail validity without
-correction).
+correction) and ``statistics`` (:func:`~structebm.chem.statistics.molecule_statistics` of the
+corrected molecules: atom, bond and ring-size fractions), beside ``test_statistics`` of the test
+split.
 
 Run: ``python benchmarks/molecule_generation.py --dataset qm9 --out results/molecules_qm9.json``
 (also writes ``results/molecules_qm9.md``).
@@ -44,8 +46,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table  # noqa: E402
 
+from structebm.chem.convert import mol_from_smiles  # noqa: E402
 from structebm.chem.evaluate import METRIC_KEYS  # noqa: E402
-from structebm.chem.metrics import invalidity_reasons  # noqa: E402
+from structebm.chem.metrics import corrected_molecules, invalidity_reasons  # noqa: E402
+from structebm.chem.statistics import molecule_statistics  # noqa: E402
 from structebm.data.molecule_datamodule import MoleculeDataModule  # noqa: E402
 from structebm.energies.graph import RelationalGraphEnergy  # noqa: E402
 from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
@@ -150,8 +154,10 @@ def evaluate(args: argparse.Namespace, module: EBMModule, data: MoleculeDataModu
         seconds = time.perf_counter() - begin
         grid = out.with_name(f"{out.stem}_{variant}.png")
         scores = generation_metrics(graphs, data.vocabulary, data.train_smiles, data.test_smiles, METRIC_KEYS, grid)
+        valid = [mol for mol in corrected_molecules(graphs.to("cpu"), data.vocabulary) if mol is not None]
         results[variant] = {
             **scores, "invalid_reasons": invalidity_reasons(graphs.to("cpu"), data.vocabulary),
+            "statistics": molecule_statistics(valid, data.vocabulary) if valid else None,
             "sampling_seconds": seconds, "samples_per_second": args.num_samples / seconds,
         }
     return results
@@ -208,6 +214,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
             else dict(zip(("valence_excess", "extra_fragments"), module.energy.violation_log_weight.detach().exp().tolist()))
         ),
         "variants": variants,
+        "test_statistics": molecule_statistics([mol_from_smiles(s) for s in data.test_smiles], data.vocabulary),
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "environment": environment(),
     }
