@@ -73,7 +73,7 @@ def test_recipe_trains_and_reports(tmp_path, mnist_available):
     buffer = cli.model.objective.terms["generate"].objective.source
     assert isinstance(buffer, MNISTClassGaussianReplayBuffer) and buffer.gaussian_fraction == 0.7
     assert buffer.filled.any() and buffer.num_classes == 10
-    assert cli.datamodule.max_shift == 2
+    assert cli.datamodule.max_shift == 0  # the benchmark's default
     scheduler = cli.trainer.lr_scheduler_configs[0]
     assert isinstance(scheduler.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
     assert scheduler.scheduler.T_max == cli.trainer.max_epochs and scheduler.interval == "epoch"
