@@ -2,7 +2,7 @@
 
 Chains of a graph sampler start from noise graphs (:meth:`MolGraphSpace.noise`). Uniform atoms
 put a typical QM9 start far from the data: half of its atoms are charged forms that
-make up 0.4 % of QM9's atoms, and each must be changed by its own single-site move before
+make up 0.3 % of QM9's atoms, and each must be changed by its own single-site move before
 the chain looks like a molecule. An :class:`AtomPrior` draws the atoms instead as
 
 .. math::
