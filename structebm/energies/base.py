@@ -13,6 +13,7 @@ are built, so a missing ability fails at construction with a message that names 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional, Protocol, runtime_checkable
 
 import torch
@@ -25,6 +26,7 @@ __all__ = [
     "MissingCapabilityError",
     "EnergyOutputError",
     "HasScore",
+    "HasEnergyGradient",
     "HasLogPartition",
     "HasMarginals",
     "HasArgmax",
@@ -36,6 +38,7 @@ __all__ = [
     "score",
     "energy_and_gradient",
     "has_analytic_score",
+    "has_analytic_gradient",
     "batch_size_of",
 ]
 
@@ -64,6 +67,19 @@ class HasScore(Protocol):
     """Analytic score ``-∇ₓ E(x, c)``, same shape as ``x``."""
 
     def score(self, x: Tensor, c: Optional[Tensor] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasEnergyGradient(Protocol):
+    """Energy and its gradient ``∇ₓ E(x, c)`` from one evaluation, without autograd's graph.
+
+    ``energy_and_grad(x, c)`` returns ``(E [B], ∇ₓE [B, *event])`` with the values ``forward``
+    and autograd would give. The gradient is a fresh tensor (callers may update it in place)
+    and, while grad mode is on, differentiable in ``x`` and in the parameters, so score
+    matching can train through it.
+    """
+
+    def energy_and_grad(self, x: Tensor, c: Optional[Tensor] = None) -> tuple[Tensor, Tensor]: ...
 
 
 @runtime_checkable
@@ -161,19 +177,51 @@ def check_energy_output(energy_values: Tensor, batch_size: int, where: str) -> T
     return energy_values
 
 
+def _owner(cls: type, name: str) -> Optional[type]:
+    """The class in ``cls``'s method resolution order that defines ``name``, if any."""
+    return next((klass for klass in cls.__mro__ if name in vars(klass)), None)
+
+
+@functools.lru_cache(maxsize=None)
+def _has_own_derivative(cls: type, method: str) -> bool:
+    """Whether ``cls`` has a callable ``method`` defined no higher up than its ``forward``.
+
+    A subclass that overrides ``forward`` but inherits the derivative would get a derivative of
+    the parent's energy, so such a class falls back to autograd. Cached per class: samplers ask
+    at every step.
+    """
+    derivative_owner = _owner(cls, method)
+    if derivative_owner is None or not callable(getattr(cls, method)):
+        return False
+    forward_owner = _owner(cls, "forward")
+    return forward_owner is None or issubclass(derivative_owner, forward_owner)
+
+
 def has_analytic_score(energy: nn.Module) -> bool:
-    """Whether ``energy`` defines ``score`` (a cheap check, unlike a Protocol ``isinstance``)."""
-    return callable(getattr(type(energy), "score", None))
+    """Whether ``energy`` defines ``score`` (:class:`HasScore`) for its own ``forward``."""
+    return _has_own_derivative(type(energy), "score")
+
+
+def has_analytic_gradient(energy: nn.Module) -> bool:
+    """Whether ``energy`` defines ``energy_and_grad`` (:class:`HasEnergyGradient`) for its own ``forward``."""
+    return _has_own_derivative(type(energy), "energy_and_grad")
 
 
 def energy_and_gradient(
     energy: nn.Module, x: Tensor, c: Optional[Tensor] = None, create_graph: bool = False
 ) -> tuple[Tensor, Tensor]:
-    """Energy ``[B]`` and its gradient ``∇ₓE(x, c)`` ``[B, *event]`` by autograd.
+    """Energy ``[B]`` and its gradient ``∇ₓE(x, c)`` ``[B, *event]``.
 
+    An energy with :class:`HasEnergyGradient` computes both itself; otherwise autograd does.
     With ``create_graph`` the gradient stays differentiable (score matching); otherwise it is
     taken with respect to a detached copy of ``x``, so nothing leaks into ``x``'s graph.
     """
+    if has_analytic_gradient(energy):
+        if create_graph:
+            with torch.enable_grad():
+                return energy.energy_and_grad(x, c)
+        with torch.no_grad():
+            return energy.energy_and_grad(x.detach(), c)
     if not torch.is_grad_enabled():
         with torch.enable_grad():
             return energy_and_gradient(energy, x, c, create_graph)
@@ -186,7 +234,8 @@ def energy_and_gradient(
 def score(energy: nn.Module, x: Tensor, c: Optional[Tensor] = None, create_graph: bool = False) -> tuple[Tensor, Tensor]:
     """Energy and score ``-∇ₓ E(x, c)`` of a continuous state.
 
-    Uses ``energy.score`` when the energy provides it, autograd otherwise.
+    Uses ``energy.score`` when the energy provides it, else ``energy.energy_and_grad``
+    (:class:`HasEnergyGradient`), else autograd.
 
     Shapes:
         - x: ``[B, *event]``

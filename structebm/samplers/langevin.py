@@ -24,7 +24,9 @@ state is updated in place (no new proposal or noise tensor per step); :func:`~st
 and the contrastive-divergence objective donate every state after the first. While autograd
 takes :math:`\\nabla_x E`, the energy's parameters are frozen (``requires_grad=False``, restored
 afterwards): a chain needs the gradient in ``x`` only, and a graph without parameter nodes is
-cheaper to build and to run backwards.
+cheaper to build and to run backwards. An energy with its own gradient
+(:class:`~structebm.energies.base.HasEnergyGradient`, e.g. :class:`~structebm.energies.mlp.MLPEnergy`)
+skips autograd altogether.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from structebm.energies.base import has_analytic_gradient
 from structebm.samplers._diffusion import (
     check_sampler_arguments,
     check_generator,
@@ -55,15 +58,15 @@ _NAME = "langevin"
 
 
 def _energy_and_grad_in_x(
-    energy: nn.Module, parameters: Sequence[nn.Parameter], x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool
+    energy: nn.Module, parameters: Sequence[nn.Parameter], x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool, uses_autograd: bool
 ) -> tuple[Tensor, Tensor]:
     """:func:`~structebm.samplers._diffusion.energy_and_grad` with ``parameters`` frozen while autograd runs.
 
     The parameters that require gradients are switched off for the call and back on afterwards
     (also when the energy raises); the values are those of an unfrozen evaluation. An
-    analytic score is evaluated without autograd and needs no freezing.
+    analytic score or gradient is evaluated without autograd and needs no freezing.
     """
-    if analytic_score:
+    if not uses_autograd:
         return energy_and_grad(energy, x, c, where, analytic_score)
     thawed = [p for p in parameters if p.requires_grad]
     for p in thawed:
@@ -117,6 +120,7 @@ def langevin(
     grad_clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip", _NAME)
     noise = NoiseScratch()
     parameters = tuple(energy.parameters())  # frozen during each evaluation; a stale list only costs speed
+    uses_autograd = not (analytic_score or has_analytic_gradient(energy))
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
@@ -131,7 +135,7 @@ def langevin(
             check_generator(generator, state.x, where)
             checked_generator = generator
         if state.grad is None:
-            values, grad_x = _energy_and_grad_in_x(energy, parameters, state.x, state.c, where, analytic_score)
+            values, grad_x = _energy_and_grad_in_x(energy, parameters, state.x, state.c, where, analytic_score, uses_autograd)
         else:  # a state another sampler already evaluated (e.g. handed over from MALA)
             values, grad_x = state.energy, state.grad
         if state.step == 0 or state.step % check_every == 0:
