@@ -214,7 +214,11 @@ NOTES = """\
   makes K gradient evaluations, as the others do. It checks the chain for NaN at the start, every
   10 steps and at the end (one summed reduction each), and checks the data batch. `run_chain` and the
   objective donate every state after the first, so from the second step on the chain is updated in
-  place with a reused noise tensor, as in the hand-written loop.
+  place with a reused noise tensor, as in the hand-written loop. `MLPEnergy` computes its input
+  gradient itself by the chain rule (`energy_and_grad`: one forward pass, then the activations'
+  backward kernels and one matrix product per layer, no autograd graph); the others take it with
+  `torch.autograd.grad`. The chains agree to rounding (tests/energies/test_mlp.py). A
+  `torch.compile`-d energy has no `energy_and_grad` and goes through autograd.
 - torchebm: `LangevinDynamics` is an Euler-Maruyama step with diffusion s^2, so its `noise_scale` is set
   to sigma / sqrt(2 epsilon) to give the same noise std. Its PCD buffer starts at N(0, 0.01^2) instead of
   N(0, 1), is read with stratified slots and written FIFO, and instead of restarting chains from noise
