@@ -10,9 +10,12 @@ Gibbs-with-gradients chains (unconstrained moves unless ``--valence-aware``) fro
 - ``test``: randomly chosen test molecules.
 
 Every ``--every`` steps it records the chains' mean energy, validity without correction,
-uniqueness, FCD and NSPDK against the test split (or its first ``--max-test-molecules``) and
+uniqueness, FCD and NSPDK against the reference set (the test split, or its first
+``--max-test-molecules``; with ``--reference-split train``, that many randomly chosen training
+molecules, so that settings such as the number of sampling steps can be chosen without
+looking at the test split) and
 :func:`~structebm.chem.statistics.molecule_statistics` of the corrected molecules. The row
-``reference`` scores ``--num-chains`` test molecules themselves: FCD and NSPDK of a sample of
+``reference`` scores ``--num-chains`` molecules of the reference set themselves: FCD and NSPDK of a sample of
 that size from the data, the floor that finite samples put under both. If chains from the test
 molecules stay near the reference while chains from noise do not, the energy is better than
 the samples it gives in ``--steps`` steps, and the gap is one of mixing.
@@ -63,6 +66,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--every", type=int, default=1000, help="score the chains every this many steps")
     parser.add_argument("--valence-aware", action="store_true", help="valence-aware moves instead of unconstrained ones")
     parser.add_argument("--max-test-molecules", type=int, default=None, help="cap the reference set (default: all)")
+    parser.add_argument("--reference-split", choices=("test", "train"), default="test",
+                        help="score against the test split, or against training molecules (for choosing settings)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not args.out.endswith(".json"):
@@ -71,6 +76,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error("--num-chains must be >= 2, --steps >= 1 and --every in 1..--steps")
     if args.max_test_molecules is not None and args.max_test_molecules < args.num_chains:
         parser.error("--max-test-molecules must be at least --num-chains (the reference row samples that many)")
+    if args.reference_split == "train" and args.max_test_molecules is None:
+        parser.error("--reference-split train needs --max-test-molecules (how many training molecules to score against)")
     return args
 
 
@@ -95,12 +102,17 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     energy.eval()
     smiles = load_smiles(args.dataset)
     split = standard_split(args.dataset)
+    train = [smiles[row] for row in split["train"]]
     test = [smiles[row] for row in split["test"][: args.max_test_molecules]]
-    reference = {"vocabulary": vocabulary, "train": [smiles[row] for row in split["train"]], "test": test}
-    chosen = random.Random(args.seed).sample(test, args.num_chains)
-    test_graphs = smiles_to_dense(chosen, vocabulary)
-    rows: list[dict[str, Any]] = [{"start": "reference", "step": 0, **score(test_graphs, energy, reference)}]
-    rows[0]["statistics_of_test_split"] = molecule_statistics([mol_from_smiles(s) for s in test], vocabulary)
+    test_graphs = smiles_to_dense(random.Random(args.seed).sample(test, args.num_chains), vocabulary)
+    if args.reference_split == "train":
+        scored = random.Random(args.seed).sample(train, args.max_test_molecules)
+        reference_graphs = smiles_to_dense(random.Random(args.seed).sample(scored, args.num_chains), vocabulary)
+    else:
+        scored, reference_graphs = test, test_graphs
+    reference = {"vocabulary": vocabulary, "train": train, "test": scored}
+    rows: list[dict[str, Any]] = [{"start": "reference", "step": 0, **score(reference_graphs, energy, reference)}]
+    rows[0]["statistics_of_reference_set"] = molecule_statistics([mol_from_smiles(s) for s in scored], vocabulary)
     for start in args.starts:
         generator = torch.Generator().manual_seed(args.seed + 1)
         if start == "test":
@@ -119,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     columns = ["start", "step", "energy", *SCORES, "atoms_per_molecule", "rings_per_molecule", "aromatic_molecules"]
     write_report(
         args.out, rows, f"Chains of a {args.dataset} energy from three starts", settings=vars(args), columns=columns,
-        notes="FCD and NSPDK against the test split; `reference` is a random sample of test molecules of the "
+        notes=f"FCD and NSPDK against the {args.reference_split} split; `reference` is a random sample of it of the "
               "same size (the floor of both metrics at this sample size). Atom, bond and ring-size fractions are in the JSON.",
     )
     return rows

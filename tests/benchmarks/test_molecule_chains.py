@@ -28,6 +28,21 @@ def test_chains_from_each_start_are_scored_at_every_checkpoint(tmp_path):
         assert abs(sum(row["atom_types"].values()) - 1.0) < 1e-9
     # chains from the test molecules start at the reference molecules themselves
     assert rows[4]["energy"] == rows[0]["energy"] and rows[4]["fcd"] == rows[0]["fcd"]
-    assert "statistics_of_test_split" in rows[0]
+    assert "statistics_of_reference_set" in rows[0]
     saved = json.loads(out.read_text())
     assert len(saved["rows"]) == 7 and out.with_suffix(".md").exists()
+
+
+def test_a_training_reference_scores_against_training_molecules(tmp_path):
+    torch.manual_seed(0)
+    energy = RelationalGraphEnergy(len(get_vocabulary("qm9")), hidden=8, num_layers=1, chemistry="qm9")
+    torch.save(energy.state_dict(), tmp_path / "energy.pt")
+    common = ["--energy", str(tmp_path / "energy.pt"), "--hidden", "8", "--num-layers", "1", "--starts", "test",
+              "--num-chains", "6", "--steps", "2", "--every", "2", "--max-test-molecules", "40"]
+    on_test = main([*common, "--out", str(tmp_path / "test.json")])
+    on_train = main([*common, "--out", str(tmp_path / "train.json"), "--reference-split", "train"])
+    # the chains are the same; only the molecules they are scored against change
+    assert [row["energy"] for row in on_train[1:]] == [row["energy"] for row in on_test[1:]]
+    assert on_train[1]["fcd"] != on_test[1]["fcd"]
+    # the reference row now samples training molecules, not the test molecules the chains start from
+    assert on_train[0]["energy"] != on_train[1]["energy"]
