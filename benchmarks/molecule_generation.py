@@ -84,6 +84,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--num-samples", type=int, default=10_000)
     parser.add_argument("--sampling-steps", type=int, default=1000, help="sampler steps per chain, from noise")
     parser.add_argument("--pcd-steps", type=int, default=10, help="sampler steps per training step")
+    parser.add_argument("--buffer-capacity", type=int, default=10_000, help="graphs in the replay buffer")
+    parser.add_argument("--reinit-prob", type=float, default=0.05,
+                        help="probability that a chain drawn from the replay buffer restarts from noise")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--num-layers", type=int, default=3)
@@ -108,6 +111,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error(f"--out must end in .json, got {args.out}")
     if args.train_seconds <= 0 or args.num_samples < 1 or args.sampling_steps < 0:
         parser.error("--train-seconds must be positive, --num-samples >= 1, --sampling-steps >= 0")
+    if args.buffer_capacity < args.batch_size or not 0.0 <= args.reinit_prob <= 1.0:
+        parser.error("--buffer-capacity must be at least --batch-size and --reinit-prob in [0, 1]")
     return args
 
 
@@ -121,7 +126,7 @@ def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule
     objective = ContrastiveDivergence(
         molecule_sampler,
         MoleculeReplayBuffer(
-            args.dataset, capacity=10_000, reinit_prob=0.05, connected_noise=args.connected_noise,
+            args.dataset, capacity=args.buffer_capacity, reinit_prob=args.reinit_prob, connected_noise=args.connected_noise,
             train_atom_prior=args.train_atom_prior,
         ),
         num_steps=args.pcd_steps,
