@@ -39,7 +39,7 @@ from _common import write_report  # noqa: E402
 
 from structebm.chem.convert import mol_from_smiles, smiles_to_dense  # noqa: E402
 from structebm.chem.dense import DenseMolGraph  # noqa: E402
-from structebm.chem.evaluate import evaluate_molecules  # noqa: E402
+from structebm.chem.evaluate import MoleculeReference, evaluate_molecules  # noqa: E402
 from structebm.chem.graph_space import MolGraphSpace  # noqa: E402
 from structebm.chem.metrics import corrected_molecules  # noqa: E402
 from structebm.chem.statistics import molecule_statistics  # noqa: E402
@@ -110,7 +110,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
         reference_graphs = smiles_to_dense(random.Random(args.seed).sample(scored, args.num_chains), vocabulary)
     else:
         scored, reference_graphs = test, test_graphs
-    reference = {"vocabulary": vocabulary, "train": train, "test": scored}
+    reference = {"vocabulary": vocabulary, "train": train, "test": MoleculeReference(scored)}
     rows: list[dict[str, Any]] = [{"start": "reference", "step": 0, **score(reference_graphs, energy, reference)}]
     rows[0]["statistics_of_reference_set"] = molecule_statistics([mol_from_smiles(s) for s in scored], vocabulary)
     for start in args.starts:

@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table  # noqa: E402
 
 from structebm.chem.convert import mol_from_smiles  # noqa: E402
-from structebm.chem.evaluate import METRIC_KEYS  # noqa: E402
+from structebm.chem.evaluate import METRIC_KEYS, MoleculeReference  # noqa: E402
 from structebm.chem.metrics import corrected_molecules, invalidity_reasons  # noqa: E402
 from structebm.chem.statistics import molecule_statistics  # noqa: E402
 from structebm.data.molecule_datamodule import MoleculeDataModule  # noqa: E402
@@ -154,6 +154,7 @@ def evaluate(args: argparse.Namespace, module: EBMModule, data: MoleculeDataModu
     """Sample and score both variants; grids go beside the JSON file."""
     results: dict[str, dict[str, Any]] = {}
     atom_prior = data.atom_prior() if args.train_atom_prior else None
+    test = MoleculeReference(data.test_smiles)
     for variant in VARIANTS:
         generator = torch.Generator(device=module.device).manual_seed(args.seed + 1)
         begin = time.perf_counter()
@@ -163,7 +164,7 @@ def evaluate(args: argparse.Namespace, module: EBMModule, data: MoleculeDataModu
         )
         seconds = time.perf_counter() - begin
         grid = out.with_name(f"{out.stem}_{variant}.png")
-        scores = generation_metrics(graphs, data.vocabulary, data.train_smiles, data.test_smiles, METRIC_KEYS, grid)
+        scores = generation_metrics(graphs, data.vocabulary, data.train_smiles, test, METRIC_KEYS, grid)
         valid = [mol for mol in corrected_molecules(graphs.to("cpu"), data.vocabulary) if mol is not None]
         results[variant] = {
             **scores, "invalid_reasons": invalidity_reasons(graphs.to("cpu"), data.vocabulary),

@@ -34,7 +34,7 @@ import networkx as nx
 import numpy as np
 from scipy import sparse
 
-__all__ = ["nspdk_features", "nspdk_kernel", "nspdk_mmd"]
+__all__ = ["NSPDKReference", "nspdk_features", "nspdk_kernel", "nspdk_mmd"]
 
 
 class _Interner:
@@ -129,18 +129,28 @@ def nspdk_features(
     All graphs of one call share the feature index, so compare sets by passing them together
     (as :func:`nspdk_kernel` does).
     """
+    return _feature_matrix(graphs, complexity, _Interner(), node_key, edge_key, "nspdk_features")
+
+
+def _feature_matrix(
+    graphs: Sequence[nx.Graph], complexity: int, intern: _Interner, node_key: str, edge_key: str, caller: str
+) -> sparse.csr_matrix:
+    """Feature rows of ``graphs`` indexed by ``intern`` (which grows with every new feature)."""
     if complexity < 0:
-        raise ValueError(f"nspdk_features: complexity must be >= 0, got {complexity}")
-    intern = _Interner()
+        raise ValueError(f"{caller}: complexity must be >= 0, got {complexity}")
     rows, cols, values = [], [], []
     for row, graph in enumerate(graphs):
         if graph.number_of_nodes() == 0:
-            raise ValueError(f"nspdk_features: graph {row} is empty")
+            raise ValueError(f"{caller}: graph {row} is empty")
         for key, value in _graph_features(graph, complexity, intern, node_key, edge_key).items():
             rows.append(row)
             cols.append(key)
             values.append(value)
     return sparse.csr_matrix((values, (rows, cols)), shape=(len(graphs), max(len(intern.ids), 1)))
+
+
+def _mean_row(features: sparse.csr_matrix) -> np.ndarray:
+    return np.asarray(features.mean(axis=0)).ravel()
 
 
 def nspdk_kernel(graphs_x: Sequence[nx.Graph], graphs_y: Sequence[nx.Graph], complexity: int = 4) -> np.ndarray:
@@ -155,7 +165,31 @@ def nspdk_mmd(graphs_x: Sequence[nx.Graph], graphs_y: Sequence[nx.Graph], comple
     if len(graphs_x) == 0 or len(graphs_y) == 0:
         raise ValueError(f"nspdk_mmd: both sets must be non-empty, got {len(graphs_x)} and {len(graphs_y)}")
     features = nspdk_features(list(graphs_x) + list(graphs_y), complexity)
-    x, y = features[: len(graphs_x)], features[len(graphs_x) :]
-    mean_x = np.asarray(x.mean(axis=0)).ravel()
-    mean_y = np.asarray(y.mean(axis=0)).ravel()
+    mean_x, mean_y = _mean_row(features[: len(graphs_x)]), _mean_row(features[len(graphs_x) :])
     return float(mean_x @ mean_x + mean_y @ mean_y - 2.0 * mean_x @ mean_y)
+
+
+class NSPDKReference:
+    """A reference set (e.g. the test molecules) for the NSPDK MMD² of many other sets against it.
+
+    The reference's mean feature vector :math:`\bar\phi_Y` is computed once; :meth:`mmd` then
+    featurises only the other set, with the same feature index, and returns
+    :math:`\bar\phi_X \cdot \bar\phi_X + \bar\phi_Y \cdot \bar\phi_Y - 2\,\bar\phi_X \cdot \bar\phi_Y`,
+    which is :func:`nspdk_mmd` ``(graphs, reference)`` up to rounding.
+    """
+
+    def __init__(self, graphs: Sequence[nx.Graph], complexity: int = 4) -> None:
+        if len(graphs) == 0:
+            raise ValueError("NSPDKReference: the reference set is empty")
+        self.complexity = complexity
+        self._intern = _Interner()
+        self._mean = _mean_row(_feature_matrix(graphs, complexity, self._intern, "label", "label", "NSPDKReference"))
+        self._mean_square = float(self._mean @ self._mean)
+
+    def mmd(self, graphs: Sequence[nx.Graph]) -> float:
+        """Squared NSPDK MMD between ``graphs`` and the reference set."""
+        if len(graphs) == 0:
+            raise ValueError("NSPDKReference.mmd: the set to compare is empty")
+        mean_x = _mean_row(_feature_matrix(graphs, self.complexity, self._intern, "label", "label", "NSPDKReference.mmd"))
+        shared = mean_x[: self._mean.size] @ self._mean[: mean_x.size]
+        return float(mean_x @ mean_x + self._mean_square - 2.0 * shared)

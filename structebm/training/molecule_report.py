@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence, Union
 
 import lightning.pytorch as pl
 import torch
@@ -33,7 +33,7 @@ from torch import nn
 from structebm.chem.atom_prior import AtomPrior
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.draw import molecule_grid_png
-from structebm.chem.evaluate import METRIC_KEYS, evaluate_molecules
+from structebm.chem.evaluate import METRIC_KEYS, MoleculeReference, evaluate_molecules
 from structebm.chem.graph_space import MolGraphSpace
 from structebm.chem.metrics import corrected_molecules
 from structebm.chem.vocab import AtomVocabulary, get_vocabulary
@@ -147,7 +147,7 @@ def generation_metrics(
     graphs: DenseMolGraph,
     vocabulary: AtomVocabulary,
     train_smiles: Sequence[str],
-    test_smiles: Sequence[str],
+    test_smiles: Union[Sequence[str], MoleculeReference],
     metrics: Sequence[str] = METRIC_KEYS,
     grid_path: Optional[Path] = None,
     grid_size: int = 20,
@@ -234,6 +234,7 @@ class MoleculeGenerationReport(FitReport):
             "train_atom_prior": self.train_atom_prior,
         }
         atom_prior = datamodule.atom_prior() if self.train_atom_prior else None
+        test = MoleculeReference(datamodule.test_smiles)
         for variant in self.variants:
             generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
             begin = time.perf_counter()
@@ -243,8 +244,7 @@ class MoleculeGenerationReport(FitReport):
             )
             seconds = time.perf_counter() - begin
             scores = generation_metrics(
-                graphs, datamodule.vocabulary, datamodule.train_smiles, datamodule.test_smiles,
-                self.metrics, out_dir / f"molecules_{variant}.png", self.grid_size,
+                graphs, datamodule.vocabulary, datamodule.train_smiles, test, self.metrics, out_dir / f"molecules_{variant}.png", self.grid_size,
             )
             report[variant] = {**scores, "sampling_seconds": seconds, "samples_per_second": self.num_samples / seconds}
         logged = {f"generation/{v}/{k}": report[v][k] for v in self.variants for k in self.metrics}

@@ -11,7 +11,7 @@ import torch
 from structebm.chem.convert import mol_to_networkx, smiles_to_dense
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.draw import molecule_grid_png
-from structebm.chem.evaluate import METRIC_KEYS, evaluate_molecules
+from structebm.chem.evaluate import METRIC_KEYS, MoleculeReference, evaluate_molecules
 from structebm.chem.fcd import frechet_chemnet_distance
 from structebm.chem.metrics import (
     invalidity_reasons,
@@ -26,7 +26,7 @@ from structebm.chem.moses_metrics import (
     scaffold_similarity,
     similarity_to_nearest_neighbour,
 )
-from structebm.chem.nspdk import nspdk_kernel, nspdk_mmd
+from structebm.chem.nspdk import NSPDKReference, nspdk_kernel, nspdk_mmd
 from structebm.chem.vocab import QM9_VOCABULARY
 from structebm.data.molecules import load_smiles
 from rdkit import Chem
@@ -102,6 +102,37 @@ def test_nspdk_matches_eden_reference():
     assert 0.1280 <= nspdk_mmd(x, y) <= 0.1295
     row = nspdk_kernel(x[:3], x[:3])[0]
     assert row[0] == pytest.approx(1.0) and 0.305 <= row[1] <= 0.325 and 0.235 <= row[2] <= 0.245
+
+
+def test_nspdk_reference_gives_the_mmd_of_every_set_scored_against_it():
+    smiles = load_smiles("qm9")
+    test = _graphs(smiles[50000:50200])
+    reference = NSPDKReference(test)
+    # several sets in a row: the feature index grows with each, the reference mean stays valid
+    for rows in (slice(1000, 1200), slice(0, 30), slice(1000, 1200), slice(50000, 50200)):
+        x = _graphs(smiles[rows])
+        assert reference.mmd(x) == pytest.approx(nspdk_mmd(x, test), rel=1e-12, abs=1e-15)
+    with pytest.raises(ValueError, match="reference set is empty"):
+        NSPDKReference([])
+
+
+def test_molecule_reference_scores_like_the_smiles_and_computes_its_statistics_once(monkeypatch):
+    import structebm.chem.evaluate as evaluate
+
+    calls = []
+    original = evaluate.fcd_statistics
+    monkeypatch.setattr(evaluate, "fcd_statistics", lambda smiles, device: calls.append(len(smiles)) or original(smiles, device))
+    graphs = [smiles_to_dense(SMILES[:6], QM9_VOCABULARY), smiles_to_dense(SMILES[3:], QM9_VOCABULARY)]
+    reference = MoleculeReference(SMILES)
+    metrics = ("fcd", "nspdk", "snn")
+    for graph in graphs:
+        assert evaluate_molecules(graph, [], reference, QM9_VOCABULARY, metrics) == pytest.approx(
+            evaluate_molecules(graph, [], SMILES, QM9_VOCABULARY, metrics), rel=1e-9
+        )
+    # one computation of the test statistics for the reference, one per call for the plain SMILES
+    assert calls == [len(SMILES)] * (1 + len(graphs))
+    with pytest.raises(ValueError, match="test set is empty"):
+        MoleculeReference([])
 
 
 def test_moses_metrics_known_values():
