@@ -18,3 +18,12 @@ def test_impossible_buffer_settings_are_rejected(flags, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--out", "x.json", "--batch-size", "128", *flags])
     assert "--buffer-capacity must be at least --batch-size and --reinit-prob in [0, 1]" in capsys.readouterr().err
+
+
+def test_ema_decay_can_be_switched_off_and_must_lie_in_the_open_unit_interval(capsys):
+    assert parse_args(["--out", "x.json"]).ema_decay == 0.995
+    assert parse_args(["--out", "x.json", "--no-ema"]).ema_decay is None
+    assert parse_args(["--out", "x.json", "--ema-decay", "0.99"]).ema_decay == 0.99
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "x.json", "--ema-decay", "1.0"])
+    assert "--ema-decay must be in (0, 1), got 1.0" in capsys.readouterr().err
