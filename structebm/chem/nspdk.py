@@ -172,9 +172,9 @@ def nspdk_mmd(graphs_x: Sequence[nx.Graph], graphs_y: Sequence[nx.Graph], comple
 class NSPDKReference:
     """A reference set (e.g. the test molecules) for the NSPDK MMD² of many other sets against it.
 
-    The reference's mean feature vector :math:`\bar\phi_Y` is computed once; :meth:`mmd` then
+    The reference's mean feature vector :math:`\\bar\\phi_Y` is computed once; :meth:`mmd` then
     featurises only the other set, with the same feature index, and returns
-    :math:`\bar\phi_X \cdot \bar\phi_X + \bar\phi_Y \cdot \bar\phi_Y - 2\,\bar\phi_X \cdot \bar\phi_Y`,
+    :math:`\\bar\\phi_X \\cdot \\bar\\phi_X + \\bar\\phi_Y \\cdot \\bar\\phi_Y - 2\\,\\bar\\phi_X \\cdot \\bar\\phi_Y`,
     which is :func:`nspdk_mmd` ``(graphs, reference)`` up to rounding.
     """
 
