@@ -21,8 +21,8 @@ which restart from noise with probability ``--reinit-prob`` per draw and take ``
 steps each time, are a few hundred steps old, and the energy's stationary distribution, reached
 by longer chains, is further from the data), once with unconstrained moves and once with
 valence-aware moves. The sampled energy is an exponential moving average of the trained weights
-(``--ema-decay``; Lightning's ``EMAWeightAveraging``). Metrics follow GDSS (Jo et al., ICML 2022): validity without correction,
-then uniqueness, novelty, FCD and NSPDK MMD on the valency-corrected molecules, against the
+(``--ema-decay``; Lightning's ``EMAWeightAveraging``). Metrics follow GDSS (Jo et al., ICML
+2022): validity without correction, then uniqueness, novelty, FCD and NSPDK MMD on the valency-corrected molecules, against the
 standard test split. Headline metrics are those of the unconstrained sampler (the setting the
 published numbers use); ``validity_wo_correction_constrained`` is the valence-aware one, and
 ``variants`` holds every metric of both, with ``invalid_reasons``

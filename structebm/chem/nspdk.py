@@ -164,9 +164,7 @@ def nspdk_mmd(graphs_x: Sequence[nx.Graph], graphs_y: Sequence[nx.Graph], comple
     """Squared MMD between two sets of labelled graphs under the NSPDK kernel (0 for equal sets)."""
     if len(graphs_x) == 0 or len(graphs_y) == 0:
         raise ValueError(f"nspdk_mmd: both sets must be non-empty, got {len(graphs_x)} and {len(graphs_y)}")
-    features = nspdk_features(list(graphs_x) + list(graphs_y), complexity)
-    mean_x, mean_y = _mean_row(features[: len(graphs_x)]), _mean_row(features[len(graphs_x) :])
-    return float(mean_x @ mean_x + mean_y @ mean_y - 2.0 * mean_x @ mean_y)
+    return NSPDKReference(graphs_y, complexity).mmd(graphs_x)
 
 
 class NSPDKReference:

@@ -244,7 +244,8 @@ class MoleculeGenerationReport(FitReport):
             )
             seconds = time.perf_counter() - begin
             scores = generation_metrics(
-                graphs, datamodule.vocabulary, datamodule.train_smiles, test, self.metrics, out_dir / f"molecules_{variant}.png", self.grid_size,
+                graphs, datamodule.vocabulary, datamodule.train_smiles, test,
+                self.metrics, out_dir / f"molecules_{variant}.png", self.grid_size,
             )
             report[variant] = {**scores, "sampling_seconds": seconds, "samples_per_second": self.num_samples / seconds}
         logged = {f"generation/{v}/{k}": report[v][k] for v in self.variants for k in self.metrics}

@@ -108,7 +108,8 @@ def test_nspdk_reference_gives_the_mmd_of_every_set_scored_against_it():
     smiles = load_smiles("qm9")
     test = _graphs(smiles[50000:50200])
     reference = NSPDKReference(test)
-    # several sets in a row: the feature index grows with each, the reference mean stays valid
+    # several sets in a row against one reference (its feature index grows with each) give what a
+    # fresh reference per set gives
     for rows in (slice(1000, 1200), slice(0, 30), slice(1000, 1200), slice(50000, 50200)):
         x = _graphs(smiles[rows])
         assert reference.mmd(x) == pytest.approx(nspdk_mmd(x, test), rel=1e-12, abs=1e-15)
