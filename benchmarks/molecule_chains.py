@@ -2,7 +2,8 @@
 
 Loads a :class:`~structebm.energies.graph.RelationalGraphEnergy` saved by
 ``benchmarks/molecule_generation.py --save-energy PATH`` and runs ``--num-chains``
-Gibbs-with-gradients chains (unconstrained moves unless ``--valence-aware``) from each start:
+Gibbs-with-gradients chains (unconstrained moves unless ``--valence-aware``; target
+:math:`e^{-E / T}` with ``--temperature`` :math:`T`) from each start:
 
 - ``noise``: random connected trees over uniformly drawn atoms (``MolGraphSpace(connected_noise=True)``);
 - ``prior``: the same trees over atoms drawn from the training split's atom counts and type
@@ -65,6 +66,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--every", type=int, default=1000, help="score the chains every this many steps")
     parser.add_argument("--valence-aware", action="store_true", help="valence-aware moves instead of unconstrained ones")
+    parser.add_argument("--temperature", type=float, default=1.0, help="the chains target exp(-E / T)")
     parser.add_argument("--max-test-molecules", type=int, default=None, help="cap the reference set (default: all)")
     parser.add_argument("--reference-split", choices=("test", "train"), default="test",
                         help="score against the test split, or against training molecules (for choosing settings)")
@@ -120,7 +122,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
         else:
             prior = training_atom_prior(args.dataset) if start == "prior" else None
             x = MolGraphSpace(vocabulary, connected_noise=True, atom_prior=prior).noise(args.num_chains, generator)
-        sampler = graph_gibbs_with_gradients(energy, vocabulary, valence_aware=args.valence_aware)
+        sampler = graph_gibbs_with_gradients(energy, vocabulary, valence_aware=args.valence_aware, temperature=args.temperature)
         state = sampler.init(x, None)
         rows.append({"start": start, "step": 0, **score(state.x, energy, reference)})
         for step in range(1, args.steps + 1):

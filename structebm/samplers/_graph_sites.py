@@ -7,6 +7,7 @@ Used by :mod:`structebm.samplers.graph_moves` (Gibbs) and
 
 from __future__ import annotations
 
+import math
 from typing import Literal, Optional
 
 import torch
@@ -18,7 +19,17 @@ from structebm.chem.vocab import AtomVocabulary
 from structebm.energies.base import check_energy_output
 from structebm.samplers.base import ChainDivergedError, StepInfo
 
-__all__ = ["SiteKind", "build_space", "check_start", "check_shape", "checked_values", "set_sites", "pad_columns", "step_info"]
+__all__ = [
+    "SiteKind",
+    "build_space",
+    "check_start",
+    "check_temperature",
+    "check_shape",
+    "checked_values",
+    "set_sites",
+    "pad_columns",
+    "step_info",
+]
 
 SiteKind = Literal["atoms", "bonds", "atoms_and_bonds"]
 
@@ -42,6 +53,13 @@ def check_start(space: MolGraphSpace, x: DenseMolGraph, c: Optional[Tensor], val
         raise ValueError(f"{where}: c must be None or a tensor with batch size {x.batch_size} first, got {got}")
     if valence_aware:
         space.check_valence_valid(x, where)
+
+
+def check_temperature(temperature: float, where: str) -> float:
+    """``temperature`` as a float, or a ``ValueError`` unless it is a positive finite number."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0.0 < temperature < math.inf:
+        raise ValueError(f"{where}: temperature must be a positive finite number, got {temperature!r}")
+    return float(temperature)
 
 
 def check_shape(values: Tensor, count: int, where: str) -> None:

@@ -7,8 +7,12 @@ ranked by its first-order energy change and a Metropolis–Hastings test correct
 
 .. math::
     q(s, k \\mid G) \\propto [k \\ne G_s,\\ k \\text{ legal}] \\,
-    \\exp\\bigl(-\\tfrac12 (g_{s k} - g_{s G_s})\\bigr), \\qquad
-    α = \\min\\Bigl(1, e^{E(G) - E(G')} \\frac{q(G \\mid G')}{q(G' \\mid G)}\\Bigr).
+    \\exp\\bigl(-\\tfrac{1}{2T} (g_{s k} - g_{s G_s})\\bigr), \\qquad
+    α = \\min\\Bigl(1, e^{(E(G) - E(G')) / T} \\frac{q(G \\mid G')}{q(G' \\mid G)}\\Bigr),
+
+where the temperature :math:`T` (``temperature``, default 1) tempers the target to
+:math:`e^{-E / T}` as for :func:`~structebm.samplers.graph_moves.graph_gibbs`; state and
+reported energies stay untempered.
 
 With ``num_flips = n`` a proposal is a path of ``n`` changes drawn with the gradient at ``G``
 and the reverse path is scored with the gradient at ``G'`` (an exact MH move on state and
@@ -30,7 +34,7 @@ from structebm.chem.vocab import AtomVocabulary
 from structebm.energies.base import require
 from structebm.energies.graph import HasGraphOneHotEnergy
 from structebm.samplers._categorical import float_dtype_of, sample_categorical
-from structebm.samplers._graph_sites import build_space, check_shape, check_start, set_sites, step_info
+from structebm.samplers._graph_sites import build_space, check_shape, check_start, check_temperature, set_sites, step_info
 from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo
 
 __all__ = ["graph_gibbs_with_gradients"]
@@ -39,8 +43,9 @@ __all__ = ["graph_gibbs_with_gradients"]
 class _SiteGradient:
     """Layout of the flat site vector ``[B, S]``, ``S = N(A+1) + 4P``: atom sites, then bond sites."""
 
-    def __init__(self, space: MolGraphSpace) -> None:
+    def __init__(self, space: MolGraphSpace, inverse_temperature: float) -> None:
         self.space = space
+        self.inverse_temperature = inverse_temperature
         self.atom_part = space.max_atoms * space.num_atom_values
         self.size = self.atom_part + space.num_pairs * NUM_BOND_VALUES
 
@@ -85,7 +90,7 @@ class _SiteGradient:
         )
         allowed = self.legal(z, valence_aware) & ~current
         immovable = ~allowed.any(dim=1)
-        logits = (-0.5 * (grad - held)).masked_fill(~allowed, float("-inf"))
+        logits = (-0.5 * self.inverse_temperature * (grad - held)).masked_fill(~allowed, float("-inf"))
         logits = logits.masked_fill(immovable[:, None], 0.0)  # dummy proposal; such chains always reject
         return torch.log_softmax(logits, dim=1), immovable
 
@@ -105,7 +110,11 @@ class _SiteGradient:
 
 
 def graph_gibbs_with_gradients(
-    energy: nn.Module, vocabulary: AtomVocabulary, valence_aware: bool = True, num_flips: int = 1
+    energy: nn.Module,
+    vocabulary: AtomVocabulary,
+    valence_aware: bool = True,
+    num_flips: int = 1,
+    temperature: float = 1.0,
 ) -> SamplingAlgorithm:
     """Build a Gibbs-with-gradients sampler over all atom and bond sites (see the module docstring).
 
@@ -114,6 +123,7 @@ def graph_gibbs_with_gradients(
         vocabulary: the atom vocabulary; ``N = vocabulary.max_atoms`` slots.
         valence_aware: put zero proposal mass on changes that break a valence.
         num_flips: single-site changes per proposal; one step is one MH test of that path.
+        temperature: sample :math:`e^{-E / T}` (a positive finite float; 1 is the energy's own target).
 
     Returns:
         ``SamplingAlgorithm(init, step)``. ``state.grad`` is the gradient of the energy in the
@@ -129,7 +139,7 @@ def graph_gibbs_with_gradients(
     if isinstance(num_flips, bool) or not isinstance(num_flips, int) or num_flips < 1:
         raise ValueError(f"graph_gibbs_with_gradients: num_flips must be a positive int, got {num_flips!r}")
     space = build_space(energy, vocabulary, "graph_gibbs_with_gradients")
-    layout = _SiteGradient(space)
+    layout = _SiteGradient(space, 1.0 / check_temperature(temperature, "graph_gibbs_with_gradients"))
     dtype = float_dtype_of(energy)
 
     def init(x: DenseMolGraph, c: Optional[Tensor] = None) -> ChainState:
@@ -161,7 +171,7 @@ def graph_gibbs_with_gradients(
             log_probs, _ = layout.proposal_log_probs(proposal_grad, z_next, valence_aware)
             log_q_reverse = log_q_reverse + log_probs.gather(1, reverse[:, None]).squeeze(1)
 
-        log_ratio = state.energy - proposal_energy + log_q_reverse - log_q_forward
+        log_ratio = layout.inverse_temperature * (state.energy - proposal_energy) + log_q_reverse - log_q_forward
         log_uniform = torch.rand(x.batch_size, generator=generator, device=x.atoms.device, dtype=dtype).log()
         accepted = (log_uniform < log_ratio) & ~immovable
         acceptance_rate = torch.where(immovable, torch.zeros_like(log_ratio), log_ratio.clamp(max=0.0).exp())

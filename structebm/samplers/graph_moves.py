@@ -6,7 +6,10 @@ take is decided by :class:`~structebm.chem.graph_space.MolGraphSpace`: never a b
 empty slot, and with ``valence_aware=True`` never an atom above its maximum valence. With
 valence-aware moves the target is :math:`p(G) \\propto e^{-E(G, c)} \\, [G \\text{ valence-valid}]`
 and chains must start from valence-valid graphs; otherwise it is :math:`e^{-E(G, c)}` over all
-structurally consistent graphs.
+structurally consistent graphs. A ``temperature`` :math:`T` tempers either target to
+:math:`p_T(G) \\propto p(G)^{1/T}`, i.e. :math:`E` is replaced by :math:`E / T`: :math:`T > 1` flattens
+it (more diverse samples), :math:`T < 1` sharpens it. The energies carried in the state and
+reported are those of ``energy`` itself, untempered.
 
 **Gibbs** (:func:`graph_gibbs`). One step draws one site per chain, uniformly among the sites
 allowed by ``sites`` (independently of the state), evaluates the energy of every other legal
@@ -14,8 +17,8 @@ value of that site in one batched call (the current graph's energy is carried in
 and redraws the site from its exact conditional
 
 .. math::
-    p(s = k \\mid G_{-s}) = \\frac{[k \\text{ legal}] \\, e^{-E(G_{s \\leftarrow k}, c)}}
-    {\\sum_{k'} [k' \\text{ legal}] \\, e^{-E(G_{s \\leftarrow k'}, c)}} .
+    p(s = k \\mid G_{-s}) = \\frac{[k \\text{ legal}] \\, e^{-E(G_{s \\leftarrow k}, c) / T}}
+    {\\sum_{k'} [k' \\text{ legal}] \\, e^{-E(G_{s \\leftarrow k'}, c) / T}} .
 """
 
 from __future__ import annotations
@@ -29,14 +32,27 @@ from structebm.chem.dense import DenseMolGraph
 from structebm.chem.graph_space import NUM_BOND_VALUES
 from structebm.chem.vocab import AtomVocabulary
 from structebm.samplers._categorical import sample_categorical
-from structebm.samplers._graph_sites import SiteKind, build_space, check_start, checked_values, pad_columns, set_sites, step_info
+from structebm.samplers._graph_sites import (
+    SiteKind,
+    build_space,
+    check_start,
+    check_temperature,
+    checked_values,
+    pad_columns,
+    set_sites,
+    step_info,
+)
 from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo
 
 __all__ = ["graph_gibbs"]
 
 
 def graph_gibbs(
-    energy: nn.Module, vocabulary: AtomVocabulary, valence_aware: bool = True, sites: SiteKind = "atoms_and_bonds"
+    energy: nn.Module,
+    vocabulary: AtomVocabulary,
+    valence_aware: bool = True,
+    sites: SiteKind = "atoms_and_bonds",
+    temperature: float = 1.0,
 ) -> SamplingAlgorithm:
     """Build a random-scan Gibbs sampler over atom types and bond orders (see the module docstring).
 
@@ -45,6 +61,7 @@ def graph_gibbs(
         vocabulary: the atom vocabulary; ``N = vocabulary.max_atoms`` slots.
         valence_aware: give zero probability to values that put an atom above its maximum valence.
         sites: which sites are resampled: ``"atoms"``, ``"bonds"`` or ``"atoms_and_bonds"``.
+        temperature: sample :math:`e^{-E / T}` (a positive finite float; 1 is the energy's own target).
 
     Returns:
         ``SamplingAlgorithm(init, step)``; one step resamples one site per chain with one energy
@@ -57,6 +74,7 @@ def graph_gibbs(
         - state.x: ``DenseMolGraph``; info fields: ``[B]``
     """
     space = build_space(energy, vocabulary, "graph_gibbs")
+    inverse_temperature = 1.0 / check_temperature(temperature, "graph_gibbs")
     site_ranges = {"atoms": (0, space.max_atoms), "bonds": (space.max_atoms, space.max_atoms + space.num_pairs)}
     site_ranges["atoms_and_bonds"] = (0, space.max_atoms + space.num_pairs)
     if sites not in site_ranges:
@@ -98,7 +116,7 @@ def graph_gibbs(
             with torch.no_grad():
                 values = energy(candidates, None if c is None else c[chain_of])
             energies[chain_of, value_of] = checked_values(values, chain_of.shape[0], where)
-        logits = (-energies).masked_fill(~legal, float("-inf"))
+        logits = (-inverse_temperature * energies).masked_fill(~legal, float("-inf"))
         choice = sample_categorical(logits, generator)
 
         position = torch.zeros(x.batch_size, width, dtype=torch.long, device=device)

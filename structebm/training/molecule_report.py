@@ -112,8 +112,12 @@ def sample_molecules(
     batch_size: int = 1000,
     connected_noise: bool = False,
     atom_prior: Optional[AtomPrior] = None,
+    temperature: float = 1.0,
 ) -> DenseMolGraph:
     """``num_samples`` graphs, each the end of a ``num_steps``-step chain started from noise.
+
+    The chains target :math:`e^{-E / T}` with ``temperature`` :math:`T` (see
+    :func:`~structebm.samplers.graph_moves.graph_gibbs`).
 
     Chains run in batches of ``batch_size`` on the generator's device; the energy is put in
     eval mode for sampling and restored afterwards. The noise is that of
@@ -126,7 +130,7 @@ def sample_molecules(
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"sample_molecules: {name} must be an int >= {least}, got {value!r}")
     space = MolGraphSpace(vocabulary, valid_noise=True, connected_noise=connected_noise, atom_prior=atom_prior)
-    sampler = molecule_sampler(energy, vocabulary.name, method, valence_aware)
+    sampler = molecule_sampler(energy, vocabulary.name, method, valence_aware, temperature=temperature)
     was_training = energy.training
     energy.eval()
     pieces = []

@@ -10,7 +10,8 @@ Tolerance: the final states of n independent chains are n iid draws when the sam
 exact, so E[TV] ≈ Σ_s sqrt(p_s (1 - p_s) / (2π n)). With n = 20 000 this is 0.013 for the
 valence-valid target and 0.025 for the unconstrained one, asserted below half of the 0.05
 tolerance. Tempering the energy by 0.85 moves the exact distribution by TV ≈ 0.11 from what
-the chains reach, so the test can fail (negative control). Step counts are about 1.5-2x the
+the chains reach, so the test can fail (negative control). The tempered cases (``temperature``
+T ≠ 1, target ∝ e^{-E/T}) must also be told apart from the untempered target. Step counts are about 1.5-2x the
 burn-in seen in TV-versus-steps runs. One case adds the chemistry features' violation terms
 (valence excess, extra fragments; their eigenvalue gradients are large) to the energy.
 Gibbs-with-gradients with two flips is left out of the
@@ -115,30 +116,35 @@ def empirical_over(support: DenseMolGraph, samples: DenseMolGraph, space: MolGra
     return torch.bincount(order[position], minlength=len(order)).double() / samples.batch_size
 
 
-CASES = {  # name: (sampler, valence_aware, num_flips, steps, chemistry features in the energy)
-    "gibbs-valence-aware": ("gibbs", True, 1, 100, False),
-    "gibbs-unconstrained": ("gibbs", False, 1, 60, False),
-    "gwg-valence-aware": ("gwg", True, 1, 60, False),
-    "gwg-unconstrained": ("gwg", False, 1, 40, False),
-    "gwg-3-flips-valence-aware": ("gwg", True, 3, 40, False),
-    "gwg-unconstrained-chemistry": ("gwg", False, 1, 160, True),
+CASES = {  # name: (sampler, valence_aware, num_flips, steps, chemistry features in the energy, temperature)
+    "gibbs-valence-aware": ("gibbs", True, 1, 100, False, 1.0),
+    "gibbs-unconstrained": ("gibbs", False, 1, 60, False, 1.0),
+    "gwg-valence-aware": ("gwg", True, 1, 60, False, 1.0),
+    "gwg-unconstrained": ("gwg", False, 1, 40, False, 1.0),
+    "gwg-3-flips-valence-aware": ("gwg", True, 3, 40, False, 1.0),
+    "gwg-unconstrained-chemistry": ("gwg", False, 1, 160, True, 1.0),
+    "gibbs-valence-aware-hot": ("gibbs", True, 1, 100, False, 1.5),
+    "gwg-valence-aware-hot": ("gwg", True, 1, 60, False, 1.5),
+    "gwg-unconstrained-cold": ("gwg", False, 1, 80, False, 0.8),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_matches_the_exact_distribution_of_a_tiny_graph_space(case):
-    kind, valence_aware, num_flips, num_steps, chemistry = CASES[case]
+    kind, valence_aware, num_flips, num_steps, chemistry, temperature = CASES[case]
     energy = (PairwiseEnergyWithChemistry if chemistry else PairwiseGraphEnergy)(len(TINY), seed=0)
     support = all_graphs(TINY_SPACE, valence_aware)
     assert support.batch_size == (204 if valence_aware else 567)
     with torch.no_grad():
         support_energy = energy(support)
-    p = torch.softmax(-support_energy.double(), 0)
+    p = torch.softmax(-support_energy.double() / temperature, 0)
     assert (p * (1 - p) / (2 * math.pi * NUM_CHAINS)).sqrt().sum() < TV_TOLERANCE / 2
     if kind == "gibbs":
-        algorithm = graph_gibbs(energy, TINY, valence_aware=valence_aware)
+        algorithm = graph_gibbs(energy, TINY, valence_aware=valence_aware, temperature=temperature)
     else:
-        algorithm = graph_gibbs_with_gradients(energy, TINY, valence_aware=valence_aware, num_flips=num_flips)
+        algorithm = graph_gibbs_with_gradients(
+            energy, TINY, valence_aware=valence_aware, num_flips=num_flips, temperature=temperature
+        )
     generator = torch.Generator().manual_seed(1)
     state = algorithm.init(MolGraphSpace(TINY, valid_noise=valence_aware).noise(NUM_CHAINS, generator))
     acceptance = []
@@ -148,8 +154,9 @@ def test_matches_the_exact_distribution_of_a_tiny_graph_space(case):
     empirical = empirical_over(support, state.x, TINY_SPACE)
     tv = 0.5 * (empirical - p).abs().sum().item()
     assert tv <= TV_TOLERANCE, f"{case}: TV {tv:.4f}"
-    tempered = torch.softmax(-0.85 * support_energy.double(), 0)
-    assert 0.5 * (empirical - tempered).abs().sum().item() > TV_TOLERANCE
+    for wrong_temperature in (temperature / 0.85, 1.0) if temperature != 1.0 else (1 / 0.85,):
+        wrong = torch.softmax(-support_energy.double() / wrong_temperature, 0)
+        assert 0.5 * (empirical - wrong).abs().sum().item() > TV_TOLERANCE, f"indistinguishable from T = {wrong_temperature}"
     with torch.no_grad():
         torch.testing.assert_close(state.energy, energy(state.x))
     if kind == "gwg":
@@ -246,6 +253,11 @@ def test_bad_inputs_give_clear_errors(qm9_graphs):
         graph_gibbs(energy, QM9_VOCABULARY, sites="rings")
     with pytest.raises(ValueError, match="num_flips must be a positive int"):
         graph_gibbs_with_gradients(energy, QM9_VOCABULARY, num_flips=0)
+    for temperature in (0.0, -1.0, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="graph_gibbs: temperature must be a positive finite number"):
+            graph_gibbs(energy, QM9_VOCABULARY, temperature=temperature)
+        with pytest.raises(ValueError, match="graph_gibbs_with_gradients: temperature must be a positive finite"):
+            graph_gibbs_with_gradients(energy, QM9_VOCABULARY, temperature=temperature)
     with pytest.raises(ValueError, match="the energy has 8 atom types but vocabulary 'tiny' has 2"):
         graph_gibbs(energy, TINY)
     with pytest.raises(MissingCapabilityError, match="HasGraphOneHotEnergy"):
