@@ -106,12 +106,11 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     split = standard_split(args.dataset)
     train = [smiles[row] for row in split["train"]]
     test = [smiles[row] for row in split["test"][: args.max_test_molecules]]
-    test_graphs = smiles_to_dense(random.Random(args.seed).sample(test, args.num_chains), vocabulary)
-    if args.reference_split == "train":
-        scored = random.Random(args.seed).sample(train, args.max_test_molecules)
-        reference_graphs = smiles_to_dense(random.Random(args.seed).sample(scored, args.num_chains), vocabulary)
-    else:
-        scored, reference_graphs = test, test_graphs
+    scored = random.Random(args.seed).sample(train, args.max_test_molecules) if args.reference_split == "train" else test
+    reference_graphs = smiles_to_dense(random.Random(args.seed).sample(scored, args.num_chains), vocabulary)
+    test_graphs = (
+        smiles_to_dense(random.Random(args.seed).sample(test, args.num_chains), vocabulary) if "test" in args.starts else None
+    )
     reference = {"vocabulary": vocabulary, "train": train, "test": MoleculeReference(scored)}
     rows: list[dict[str, Any]] = [{"start": "reference", "step": 0, **score(reference_graphs, energy, reference)}]
     rows[0]["statistics_of_reference_set"] = molecule_statistics([mol_from_smiles(s) for s in scored], vocabulary)

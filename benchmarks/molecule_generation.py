@@ -90,6 +90,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--sampling-steps", type=int, default=400,
                         help="sampler steps per chain, from noise (400: chosen on training molecules with "
                              "benchmarks/molecule_chains.py --reference-split train; see the recipe README)")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="the sampling chains target exp(-E / T); training chains always use T = 1")
     parser.add_argument("--pcd-steps", type=int, default=10, help="sampler steps per training step")
     parser.add_argument("--buffer-capacity", type=int, default=10_000, help="graphs in the replay buffer")
     parser.add_argument("--reinit-prob", type=float, default=0.05,
@@ -120,8 +122,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.out.endswith(".json"):
         parser.error(f"--out must end in .json, got {args.out}")
-    if args.train_seconds <= 0 or args.num_samples < 1 or args.sampling_steps < 0:
-        parser.error("--train-seconds must be positive, --num-samples >= 1, --sampling-steps >= 0")
+    if args.train_seconds <= 0 or args.num_samples < 1 or args.sampling_steps < 0 or not 0 < args.temperature < float("inf"):
+        parser.error("--train-seconds and --temperature must be positive, --num-samples >= 1, --sampling-steps >= 0")
     if args.ema_decay is not None and not 0.0 < args.ema_decay < 1.0:
         parser.error(f"--ema-decay must be in (0, 1), got {args.ema_decay}")
     if args.buffer_capacity < args.batch_size or not 0.0 <= args.reinit_prob <= 1.0:
@@ -170,6 +172,7 @@ def evaluate(args: argparse.Namespace, module: EBMModule, data: MoleculeDataModu
         graphs = sample_molecules(
             module.energy, data.vocabulary, args.num_samples, args.sampling_steps, generator,
             valence_aware=variant == "valence_aware", connected_noise=args.connected_noise, atom_prior=atom_prior,
+            temperature=args.temperature,
         )
         seconds = time.perf_counter() - begin
         grid = out.with_name(f"{out.stem}_{variant}.png")
@@ -202,7 +205,8 @@ def markdown(args: argparse.Namespace, payload: dict[str, Any]) -> str:
         "Liu, Ohana & Wang, \"GraphEBM: Molecular Graph Generation with Energy-Based Models\" (2021).\n\n"
         + markdown_table(rows, columns) + peers
         + f"\nOur run: {payload['train_seconds']:.0f} s of training ({payload['train_steps']} steps), "
-        f"{payload['num_samples']} samples per variant, {args.sampling_steps} sampler steps from noise; "
+        f"{payload['num_samples']} samples per variant, {args.sampling_steps} sampler steps from noise "
+        f"at temperature {args.temperature:g}; "
         f"validity without correction with valence-aware moves: "
         f"{100 * payload['validity_wo_correction_constrained']:.2f}%.\n\n"
         + markdown_table(detail_rows)

@@ -7,7 +7,6 @@ Used by :mod:`structebm.samplers.graph_moves` (Gibbs) and
 
 from __future__ import annotations
 
-import math
 from typing import Literal, Optional
 
 import torch
@@ -23,7 +22,6 @@ __all__ = [
     "SiteKind",
     "build_space",
     "check_start",
-    "check_temperature",
     "check_shape",
     "checked_values",
     "set_sites",
@@ -53,13 +51,6 @@ def check_start(space: MolGraphSpace, x: DenseMolGraph, c: Optional[Tensor], val
         raise ValueError(f"{where}: c must be None or a tensor with batch size {x.batch_size} first, got {got}")
     if valence_aware:
         space.check_valence_valid(x, where)
-
-
-def check_temperature(temperature: float, where: str) -> float:
-    """``temperature`` as a float, or a ``ValueError`` unless it is a positive finite number."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0.0 < temperature < math.inf:
-        raise ValueError(f"{where}: temperature must be a positive finite number, got {temperature!r}")
-    return float(temperature)
 
 
 def check_shape(values: Tensor, count: int, where: str) -> None:

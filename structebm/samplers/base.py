@@ -14,6 +14,7 @@ mutable attributes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, NamedTuple, Optional, TypeVar
 
@@ -22,7 +23,8 @@ from torch import Tensor
 
 from structebm.finite import sums_are_finite
 
-__all__ = ["StepInfo", "SamplingAlgorithm", "ChainState", "donate", "run_chain", "ChainDivergedError", "check_chain_finite"]
+__all__ = ["StepInfo", "SamplingAlgorithm", "ChainState", "donate", "run_chain", "ChainDivergedError", "check_chain_finite",
+           "check_temperature"]
 
 S = TypeVar("S")
 
@@ -161,6 +163,14 @@ def check_chain_finite(state: ChainState, sampler: str) -> None:
             f"{sampler}: chain(s) {idx} diverged at step {state.step} (non-finite state or energy); "
             "lower the step size, clip gradients, or regularise the energy magnitude"
         )
+
+
+def check_temperature(temperature: float, where: str) -> float:
+    """``temperature`` :math:`T` of a tempered target :math:`e^{-E / T}` as a float; a ``ValueError`` names
+    ``where`` unless it is a positive finite number."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0.0 < temperature < math.inf:
+        raise ValueError(f"{where}: temperature must be a positive finite number, got {temperature!r}")
+    return float(temperature)
 
 
 def run_chain(

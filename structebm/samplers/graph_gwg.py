@@ -34,8 +34,8 @@ from structebm.chem.vocab import AtomVocabulary
 from structebm.energies.base import require
 from structebm.energies.graph import HasGraphOneHotEnergy
 from structebm.samplers._categorical import float_dtype_of, sample_categorical
-from structebm.samplers._graph_sites import build_space, check_shape, check_start, check_temperature, set_sites, step_info
-from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo
+from structebm.samplers._graph_sites import build_space, check_shape, check_start, set_sites, step_info
+from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo, check_temperature
 
 __all__ = ["graph_gibbs_with_gradients"]
 

@@ -36,13 +36,12 @@ from structebm.samplers._graph_sites import (
     SiteKind,
     build_space,
     check_start,
-    check_temperature,
     checked_values,
     pad_columns,
     set_sites,
     step_info,
 )
-from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo
+from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_temperature
 
 __all__ = ["graph_gibbs"]
 

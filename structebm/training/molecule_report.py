@@ -38,7 +38,7 @@ from structebm.chem.graph_space import MolGraphSpace
 from structebm.chem.metrics import corrected_molecules
 from structebm.chem.vocab import AtomVocabulary, get_vocabulary
 from structebm.data.molecules import training_atom_prior
-from structebm.samplers.base import SamplingAlgorithm, check_chain_finite
+from structebm.samplers.base import SamplingAlgorithm, check_chain_finite, check_temperature
 from structebm.samplers.graph_buffer import GraphReplayBuffer
 from structebm.samplers.graph_gwg import graph_gibbs_with_gradients
 from structebm.samplers.graph_moves import graph_gibbs
@@ -188,6 +188,7 @@ class MoleculeGenerationReport(FitReport):
             (:class:`~structebm.chem.graph_space.MolGraphSpace`) instead of corrected uniform noise.
         train_atom_prior: draw the atoms of the start graphs from the data module's
             ``atom_prior()`` (atom counts and type frequencies of the training graphs).
+        temperature: the chains target :math:`e^{-E / T}` (:func:`sample_molecules`).
 
     Attributes:
         report: ``{"train_seconds", "num_samples", "num_steps", "method", <variant>: {metrics,
@@ -207,6 +208,7 @@ class MoleculeGenerationReport(FitReport):
         grid_size: int = 20,
         connected_noise: bool = False,
         train_atom_prior: bool = False,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         unknown = sorted(set(variants) - set(VARIANTS))
@@ -223,6 +225,7 @@ class MoleculeGenerationReport(FitReport):
         self.output_dir = output_dir
         self.connected_noise = connected_noise
         self.train_atom_prior = train_atom_prior
+        self.temperature = check_temperature(temperature, "MoleculeGenerationReport")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()
@@ -235,7 +238,7 @@ class MoleculeGenerationReport(FitReport):
         report: dict[str, Any] = {
             "train_seconds": train_seconds, "num_samples": self.num_samples,
             "num_steps": self.num_steps, "method": self.method, "connected_noise": self.connected_noise,
-            "train_atom_prior": self.train_atom_prior,
+            "train_atom_prior": self.train_atom_prior, "temperature": self.temperature,
         }
         atom_prior = datamodule.atom_prior() if self.train_atom_prior else None
         test = MoleculeReference(datamodule.test_smiles)
@@ -245,6 +248,7 @@ class MoleculeGenerationReport(FitReport):
             graphs = sample_molecules(
                 energy, datamodule.vocabulary, self.num_samples, self.num_steps, generator,
                 self.method, variant == "valence_aware", self.batch_size, self.connected_noise, atom_prior,
+                self.temperature,
             )
             seconds = time.perf_counter() - begin
             scores = generation_metrics(
@@ -260,7 +264,10 @@ class MoleculeGenerationReport(FitReport):
         """One line per variant with its scores (after ``fit``)."""
         if self.report is None:
             return "MoleculeGenerationReport: no report yet"
-        lines = [f"molecule generation: {self.num_samples} samples, {self.num_steps} {self.method} steps from noise"]
+        lines = [
+            f"molecule generation: {self.num_samples} samples, {self.num_steps} {self.method} steps from noise "
+            f"at temperature {self.temperature:g}"
+        ]
         for variant in self.variants:
             scores = ", ".join(f"{k}={self.report[variant][k]:.4g}" for k in (*self.metrics, "samples_per_second"))
             lines.append(f"  {variant}: {scores}")

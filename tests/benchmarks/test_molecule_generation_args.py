@@ -27,3 +27,11 @@ def test_ema_decay_can_be_switched_off_and_must_lie_in_the_open_unit_interval(ca
     with pytest.raises(SystemExit):
         parse_args(["--out", "x.json", "--ema-decay", "1.0"])
     assert "--ema-decay must be in (0, 1), got 1.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("temperature", ["0", "-1", "nan", "inf"])
+def test_sampling_temperature_must_be_positive_and_finite(temperature, capsys):
+    assert parse_args(["--out", "x.json", "--temperature", "1.2"]).temperature == 1.2
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "x.json", "--temperature", temperature])
+    assert "--train-seconds and --temperature must be positive" in capsys.readouterr().err

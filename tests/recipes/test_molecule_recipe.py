@@ -31,7 +31,7 @@ from structebm.data.molecule_datamodule import MoleculeDataModule
 from structebm.data.molecules import load_smiles, standard_split
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.graph_space import MolGraphSpace
-from structebm.training.molecule_report import sample_molecules
+from structebm.training.molecule_report import MoleculeGenerationReport, sample_molecules
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "molecule_generation"
 NUM_SAMPLES = 40
@@ -137,6 +137,12 @@ def test_atom_prior_of_the_data_module_counts_the_training_molecules(qm9_availab
 def test_data_module_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MoleculeDataModule(**kwargs)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -0.5, float("inf"), float("nan")])
+def test_generation_report_rejects_a_temperature_that_is_not_positive_and_finite(temperature):
+    with pytest.raises(ValueError, match="MoleculeGenerationReport: temperature must be a positive finite number"):
+        MoleculeGenerationReport(temperature=temperature)
 
 
 def test_data_module_names_a_mismatched_energy(qm9_available):
