@@ -113,7 +113,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--chemistry", action=argparse.BooleanOptionalAction, default=True,
                         help="give the energy the valence features and learned violation terms "
                              "(RelationalGraphEnergy's chemistry=DATASET)")
-    parser.add_argument("--energy-magnitude-weight", type=float, default=0.01,
+    parser.add_argument("--energy-magnitude-weight", type=float, default=0.05,
                         help="alpha of the energy-magnitude penalty; it keeps energies within about 1 / (2 alpha) nats of 0")
     parser.add_argument("--max-test-molecules", type=int, default=None, help="cap the reference set (default: all)")
     parser.add_argument("--accelerator", default="cpu")
