@@ -11,7 +11,9 @@ Definitions (``G`` = all generated graphs, ``V`` = canonical SMILES of the valid
   is one connected molecule (an empty graph is invalid).
 * *Validity with correction*: the graph is first passed through
   :func:`~structebm.chem.valence.correct_valence`, and the largest connected fragment is kept
-  (the GDSS protocol); valid when that fragment sanitizes.
+  (the GDSS protocol); valid when that fragment sanitizes and RDKit parses its own SMILES of it
+  back (as GDSS, which re-reads the corrected molecule from its SMILES; a few charged,
+  hypervalent fragments such as ``C[O+]=[IH]`` sanitize but do not survive that round trip).
 
 Uniqueness and novelty are computed on the corrected valid molecules, as GDSS does.
 """
@@ -95,7 +97,8 @@ def invalidity_reasons(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> dict
 
 
 def corrected_molecules(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> List[Optional[Chem.Mol]]:
-    """Valency-corrected largest fragment of every graph; ``None`` where it still fails."""
+    """Valency-corrected largest fragment of every graph, read back from its SMILES; ``None`` where
+    it does not sanitize or its SMILES does not parse (see the module docstring)."""
     corrected = correct_valence(graph, vocabulary)
     out: List[Optional[Chem.Mol]] = []
     for mol in dense_to_mols(corrected, vocabulary, sanitize=False):
@@ -103,13 +106,13 @@ def corrected_molecules(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> Lis
             out.append(None)
             continue
         fragment = Chem.Mol(largest_fragment(mol))
-        try:
-            with rdBase.BlockLogs():
+        with rdBase.BlockLogs():
+            try:
                 Chem.SanitizeMol(fragment)
-        except Exception:
-            out.append(None)
-            continue
-        out.append(fragment)
+            except Exception:
+                out.append(None)
+                continue
+            out.append(Chem.MolFromSmiles(Chem.MolToSmiles(fragment)))  # None when its SMILES does not parse
     return out
 
 

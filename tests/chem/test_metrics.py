@@ -27,7 +27,7 @@ from structebm.chem.moses_metrics import (
     similarity_to_nearest_neighbour,
 )
 from structebm.chem.nspdk import NSPDKReference, nspdk_kernel, nspdk_mmd
-from structebm.chem.vocab import QM9_VOCABULARY
+from structebm.chem.vocab import QM9_VOCABULARY, get_vocabulary
 from structebm.data.molecules import load_smiles
 from rdkit import Chem
 
@@ -59,6 +59,21 @@ def test_disconnected_graph_is_invalid_without_correction_and_fixed_with_it():
     report = validity_report(graph, QM9_VOCABULARY)
     assert report.validity_with_correction == 1.0 and report.valid_smiles == ["CCO", "CCO"]
     assert validity_without_correction(DenseMolGraph.empty(2, 9), QM9_VOCABULARY) == 0.0
+
+
+def test_a_corrected_molecule_whose_smiles_rdkit_cannot_read_back_is_invalid():
+    # C-[O+]=I sanitizes as built, but RDKit writes it as C[O+]=[IH], which it then rejects;
+    # FCD (ChemNet) re-reads every SMILES, so such a molecule must not count as valid.
+    vocabulary = get_vocabulary("zinc250k")
+    atoms = torch.zeros(2, vocabulary.max_atoms, dtype=torch.long)
+    atoms[:, :3] = torch.tensor([vocabulary.index("C"), vocabulary.index("O", charge=1), vocabulary.index("I")])
+    bonds = torch.zeros(2, vocabulary.max_atoms, vocabulary.max_atoms, dtype=torch.long)
+    bonds[:, 0, 1] = bonds[:, 1, 0] = 1
+    bonds[0, 1, 2] = bonds[0, 2, 1] = 2  # C-[O+]=I: does not survive the round trip
+    bonds[1, 1, 2] = bonds[1, 2, 1] = 1  # C-[O+]-I with an implicit H on O: does
+    report = validity_report(DenseMolGraph.from_tensors(atoms, bonds), vocabulary)
+    assert report.validity_with_correction == 0.5
+    assert Chem.MolFromSmiles(report.valid_smiles[0]) is not None
 
 
 def test_invalidity_reasons_name_each_failure():
