@@ -118,6 +118,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--max-test-molecules", type=int, default=None, help="cap the reference set (default: all)")
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--save-energy", default=None, help="also save the trained energy's state_dict to this .pt file")
+    parser.add_argument("--load-energy", default=None,
+                        help="skip training and sample this state_dict (saved by --save-energy with the same model "
+                             "flags); train_seconds and train_steps are then null")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="samplers to run (a missing one's headline key is null)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not args.out.endswith(".json"):
@@ -131,13 +136,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule, float, int]:
-    """Fit the recipe's model for at most ``args.train_seconds``; return it, the seconds and the steps."""
-    pl.seed_everything(args.seed, verbose=False)
-    energy = RelationalGraphEnergy(
+def build_energy(args: argparse.Namespace, data: MoleculeDataModule) -> RelationalGraphEnergy:
+    return RelationalGraphEnergy(
         len(data.vocabulary), hidden=args.hidden, num_layers=args.num_layers,
         chemistry=args.dataset if args.chemistry else None,
     )
+
+
+def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule, float, int]:
+    """Fit the recipe's model for at most ``args.train_seconds``; return it, the seconds and the steps."""
+    pl.seed_everything(args.seed, verbose=False)
+    energy = build_energy(args, data)
     objective = ContrastiveDivergence(
         molecule_sampler,
         MoleculeReplayBuffer(
@@ -161,16 +170,18 @@ def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule
     return module, time.perf_counter() - begin, trainer.global_step
 
 
-def evaluate(args: argparse.Namespace, module: EBMModule, data: MoleculeDataModule, out: Path) -> dict[str, dict[str, Any]]:
-    """Sample and score both variants; grids go beside the JSON file."""
+def evaluate(
+    args: argparse.Namespace, energy: RelationalGraphEnergy, data: MoleculeDataModule, out: Path
+) -> dict[str, dict[str, Any]]:
+    """Sample and score the variants of ``args.variants``; grids go beside the JSON file."""
     results: dict[str, dict[str, Any]] = {}
     atom_prior = data.atom_prior() if args.train_atom_prior else None
     test = MoleculeReference(data.test_smiles)
-    for variant in VARIANTS:
-        generator = torch.Generator(device=module.device).manual_seed(args.seed + 1)
+    for variant in args.variants:
+        generator = torch.Generator(device=next(energy.parameters()).device).manual_seed(args.seed + 1)
         begin = time.perf_counter()
         graphs = sample_molecules(
-            module.energy, data.vocabulary, args.num_samples, args.sampling_steps, generator,
+            energy, data.vocabulary, args.num_samples, args.sampling_steps, generator,
             valence_aware=variant == "valence_aware", connected_noise=args.connected_noise, atom_prior=atom_prior,
             temperature=args.temperature,
         )
@@ -187,28 +198,33 @@ def evaluate(args: argparse.Namespace, module: EBMModule, data: MoleculeDataModu
 
 
 def markdown(args: argparse.Namespace, payload: dict[str, Any]) -> str:
-    ours = {
+    ours = [] if payload["validity_wo_correction"] is None else [{
         "method": "structebm PCD + GWG (this run)",
         "validity_wo_correction": 100 * payload["validity_wo_correction"],
         "fcd": payload["fcd"],
         "nspdk": payload["nspdk"],
-    }
-    rows = [ours] + PUBLISHED.get(args.dataset, [])
+    }]
+    rows = ours + PUBLISHED.get(args.dataset, [])
     columns = ["method", "validity_wo_correction", "fcd", "nspdk"]
     detail_rows = [{"sampler": v, **{k: payload["variants"][v][k] for k in (*METRIC_KEYS, "samples_per_second")}}
-                   for v in VARIANTS]
+                   for v in args.variants]
     peers = "" if args.dataset in PUBLISHED else "\nNo published figures are listed for this data set.\n"
+    training = (
+        f"the energy of {args.load_energy} (not trained in this run)" if args.load_energy is not None
+        else f"{payload['train_seconds']:.0f} s of training ({payload['train_steps']} steps)"
+    )
+    constrained = payload["validity_wo_correction_constrained"]
     return (
         f"# Molecule generation on {args.dataset}\n\n"
         "Validity without correction in %; lower FCD and NSPDK are better. Published rows are the "
         "figures reported in GDSS (Jo, Lee & Hwang, ICML 2022, Table 1), not reruns; GraphEBM is "
         "Liu, Ohana & Wang, \"GraphEBM: Molecular Graph Generation with Energy-Based Models\" (2021).\n\n"
         + markdown_table(rows, columns) + peers
-        + f"\nOur run: {payload['train_seconds']:.0f} s of training ({payload['train_steps']} steps), "
+        + f"\nOur run: {training}, "
         f"{payload['num_samples']} samples per variant, {args.sampling_steps} sampler steps from noise "
         f"at temperature {args.temperature:g}; "
         f"validity without correction with valence-aware moves: "
-        f"{100 * payload['validity_wo_correction_constrained']:.2f}%.\n\n"
+        + ("not run" if constrained is None else f"{100 * constrained:.2f}%") + ".\n\n"
         + markdown_table(detail_rows)
         + f"\n_{', '.join(f'{k}={v}' for k, v in {**payload['settings'], **payload['environment']}.items())}_\n"
     )
@@ -220,22 +236,28 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     data = MoleculeDataModule(args.dataset, batch_size=args.batch_size, max_test_molecules=args.max_test_molecules,
                               seed=args.seed)
-    module, train_seconds, steps = train(args, data)
+    if args.load_energy is None:
+        module, train_seconds, steps = train(args, data)
+        energy = module.energy
+    else:
+        data.setup("fit")
+        energy, train_seconds, steps = build_energy(args, data), None, None
+        energy.load_state_dict(torch.load(args.load_energy, weights_only=True))
     if args.save_energy is not None:
-        torch.save(module.energy.state_dict(), args.save_energy)
-    variants = evaluate(args, module, data, out)
-    unconstrained = variants["unconstrained"]
+        torch.save(energy.state_dict(), args.save_energy)
+    variants = evaluate(args, energy, data, out)
+    unconstrained = variants.get("unconstrained", {})
     payload = {
-        "validity_wo_correction": unconstrained["validity_wo_correction"],
-        "validity_wo_correction_constrained": variants["valence_aware"]["validity_wo_correction"],
-        **{k: unconstrained[k] for k in HEADLINE},
+        "validity_wo_correction": unconstrained.get("validity_wo_correction"),
+        "validity_wo_correction_constrained": variants.get("valence_aware", {}).get("validity_wo_correction"),
+        **{k: unconstrained.get(k) for k in HEADLINE},
         "train_seconds": train_seconds,
         "train_steps": steps,
-        "samples_per_second": unconstrained["samples_per_second"],
+        "samples_per_second": unconstrained.get("samples_per_second"),
         "num_samples": args.num_samples,
         "violation_weights": (
-            None if module.energy.violation_log_weight is None
-            else dict(zip(("valence_excess", "extra_fragments"), module.energy.violation_log_weight.detach().exp().tolist()))
+            None if energy.violation_log_weight is None
+            else dict(zip(("valence_excess", "extra_fragments"), energy.violation_log_weight.detach().exp().tolist()))
         ),
         "variants": variants,
         "test_statistics": molecule_statistics([mol_from_smiles(s) for s in data.test_smiles], data.vocabulary),
