@@ -82,7 +82,6 @@ def test_recipe_trains_and_writes_the_report(recipe_run):
     assert report["connected_noise"] is True  # the recipe starts chains from connected, valence-valid graphs
     assert report["train_atom_prior"] is True  # ... whose atoms look like the training split's
     assert report["temperature"] == 1.0  # ... and sample the energy's own target
-    assert cli.model.objective.energy_magnitude_weight == 0.05
     assert cli.model.energy.features is not None and cli.model.energy.features.vocabulary == "qm9"
     buffer = cli.model.objective.source
     assert buffer.space.connected_noise and buffer.space.atom_prior is not None
