@@ -7,6 +7,8 @@ divergence with graph Gibbs-with-gradients chains kept in a replay buffer,
 .. math::
     L = \\overline{E(G^+)} - \\overline{E(G^-)} + \\alpha\\,(\\overline{E(G^+)^2} + \\overline{E(G^-)^2}).
 
+with :math:`\\alpha` = ``--energy-magnitude-weight`` (0.05; the recipe's one-epoch main job uses 0.01).
+
 By default (``--chemistry``) the energy also sees each atom's used, excess and free valence and
 adds learned, non-negative weights times the total valence excess and the number of extra
 fragments (starting at 10 nats each; the learned values are reported as ``violation_weights``),
