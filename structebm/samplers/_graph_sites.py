@@ -18,16 +18,7 @@ from structebm.chem.vocab import AtomVocabulary
 from structebm.energies.base import check_energy_output
 from structebm.samplers.base import ChainDivergedError, StepInfo
 
-__all__ = [
-    "SiteKind",
-    "build_space",
-    "check_start",
-    "check_shape",
-    "checked_values",
-    "set_sites",
-    "pad_columns",
-    "step_info",
-]
+__all__ = ["SiteKind", "build_space", "check_start", "check_shape", "checked_values", "set_sites", "pad_columns", "step_info"]
 
 SiteKind = Literal["atoms", "bonds", "atoms_and_bonds"]
 
