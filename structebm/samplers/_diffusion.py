@@ -28,11 +28,10 @@ from torch import Tensor, nn
 
 from structebm.energies.base import EnergyOutputError, check_energy_output, energy_and_gradient, has_analytic_score, score
 from structebm.finite import nonfinite_rows
-from structebm.samplers.base import ChainState, check_chain_finite
+from structebm.samplers.base import ChainState, check_chain_finite, check_positive
 
 __all__ = [
     "check_sampler_arguments",
-    "check_positive",
     "check_bounds",
     "check_start",
     "check_generator",
@@ -49,15 +48,6 @@ __all__ = [
     "select_rows",
     "check_every_n_steps",
 ]
-
-
-def check_positive(value: float, name: str, where: str) -> float:
-    """Return ``value`` as a float if it is finite and strictly positive, else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{where}: {name} must be finite and > 0, got {value}")
-    return float(value)
 
 
 def check_bounds(bounds: Optional[tuple[float, float]], where: str) -> Optional[tuple[float, float]]:

@@ -24,7 +24,7 @@ from torch import Tensor
 from structebm.finite import sums_are_finite
 
 __all__ = ["StepInfo", "SamplingAlgorithm", "ChainState", "donate", "run_chain", "ChainDivergedError", "check_chain_finite",
-           "check_temperature"]
+           "check_positive"]
 
 S = TypeVar("S")
 
@@ -165,12 +165,18 @@ def check_chain_finite(state: ChainState, sampler: str) -> None:
         )
 
 
-def check_temperature(temperature: float, where: str) -> float:
-    """``temperature`` :math:`T` of a tempered target :math:`e^{-E / T}` as a float; a ``ValueError`` names
-    ``where`` unless it is a positive finite number."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0.0 < temperature < math.inf:
-        raise ValueError(f"{where}: temperature must be a positive finite number, got {temperature!r}")
-    return float(temperature)
+def check_positive(value: float, name: str, where: str) -> float:
+    """Return ``value`` as a float if it is finite and strictly positive.
+
+    A ``TypeError`` names ``where`` and ``name`` when ``value`` is not a number (``bool`` included), a
+    ``ValueError`` when it is zero, negative, infinite or NaN. Step sizes, noise scales and the
+    temperature :math:`T` of a tempered target :math:`e^{-E / T}` all pass through here.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{where}: {name} must be finite and > 0, got {value}")
+    return float(value)
 
 
 def run_chain(

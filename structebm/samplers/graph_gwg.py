@@ -35,7 +35,7 @@ from structebm.energies.base import require
 from structebm.energies.graph import HasGraphOneHotEnergy
 from structebm.samplers._categorical import float_dtype_of, sample_categorical
 from structebm.samplers._graph_sites import build_space, check_shape, check_start, set_sites, step_info
-from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo, check_temperature
+from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo, check_positive
 
 __all__ = ["graph_gibbs_with_gradients"]
 
@@ -139,7 +139,7 @@ def graph_gibbs_with_gradients(
     if isinstance(num_flips, bool) or not isinstance(num_flips, int) or num_flips < 1:
         raise ValueError(f"graph_gibbs_with_gradients: num_flips must be a positive int, got {num_flips!r}")
     space = build_space(energy, vocabulary, "graph_gibbs_with_gradients")
-    layout = _SiteGradient(space, 1.0 / check_temperature(temperature, "graph_gibbs_with_gradients"))
+    layout = _SiteGradient(space, 1.0 / check_positive(temperature, "temperature", "graph_gibbs_with_gradients"))
     dtype = float_dtype_of(energy)
 
     def init(x: DenseMolGraph, c: Optional[Tensor] = None) -> ChainState:

@@ -33,8 +33,8 @@ from structebm.chem.vocab import AtomVocabulary
 from structebm.energies.base import check_energy_output, require
 from structebm.energies.graph import HasGraphOneHotEnergy
 from structebm.samplers._categorical import float_dtype_of
-from structebm.samplers._diffusion import check_bounds, check_generator, check_positive
-from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo
+from structebm.samplers._diffusion import check_bounds, check_generator
+from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo, check_positive
 
 __all__ = ["RelaxedMolGraph", "dequantize", "to_graph", "graph_langevin", "DEFAULT_DEQUANTIZATION"]
 

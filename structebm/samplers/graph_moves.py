@@ -41,7 +41,7 @@ from structebm.samplers._graph_sites import (
     set_sites,
     step_info,
 )
-from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_temperature
+from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_positive
 
 __all__ = ["graph_gibbs"]
 
@@ -73,7 +73,7 @@ def graph_gibbs(
         - state.x: ``DenseMolGraph``; info fields: ``[B]``
     """
     space = build_space(energy, vocabulary, "graph_gibbs")
-    inverse_temperature = 1.0 / check_temperature(temperature, "graph_gibbs")
+    inverse_temperature = 1.0 / check_positive(temperature, "temperature", "graph_gibbs")
     site_ranges = {"atoms": (0, space.max_atoms), "bonds": (space.max_atoms, space.max_atoms + space.num_pairs)}
     site_ranges["atoms_and_bonds"] = (0, space.max_atoms + space.num_pairs)
     if sites not in site_ranges:

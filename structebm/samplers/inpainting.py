@@ -28,14 +28,13 @@ from torch import Tensor, nn
 from structebm.samplers._diffusion import (
     check_every_n_steps,
     check_generator,
-    check_positive,
     check_sampler_arguments,
     check_start,
     clip_per_sample_norm,
     energy_and_grad,
     langevin_proposal,
 )
-from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_chain_finite
+from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_chain_finite, check_positive
 
 __all__ = ["inpainting_langevin"]
 

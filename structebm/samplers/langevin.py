@@ -41,7 +41,6 @@ from structebm.energies.base import has_analytic_gradient
 from structebm.samplers._diffusion import (
     check_sampler_arguments,
     check_generator,
-    check_positive,
     check_start,
     clip_per_sample_norm,
     energy_and_grad,
@@ -50,7 +49,7 @@ from structebm.samplers._diffusion import (
     NoiseScratch,
     step_size_at,
 )
-from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_chain_finite
+from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_chain_finite, check_positive
 
 __all__ = ["langevin"]
 

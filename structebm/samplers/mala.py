@@ -31,7 +31,6 @@ from structebm.samplers._diffusion import (
     check_sampler_arguments,
     check_every_n_steps,
     check_generator,
-    check_positive,
     check_start,
     clip_per_sample_norm,
     energy_and_grad,
@@ -42,7 +41,7 @@ from structebm.samplers._diffusion import (
     select_rows,
     step_size_at,
 )
-from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo
+from structebm.samplers.base import ChainState, SamplingAlgorithm, StepInfo, check_positive
 
 __all__ = ["mala"]
 

@@ -219,9 +219,10 @@ class ImageLabelReport(FitReport):
         if not hasattr(datamodule, "val_dataloader"):
             return None
         datamodule.setup("validate")
-        if len(datamodule.val_dataloader()) == 0:
+        loader = datamodule.val_dataloader()
+        if len(loader) == 0:
             return None
-        probabilities, labels = label_posteriors(energy, batches(datamodule.val_dataloader()))
+        probabilities, labels = label_posteriors(energy, batches(loader))
         return fit_temperature(log_probabilities(probabilities), labels)
 
 

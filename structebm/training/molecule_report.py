@@ -38,7 +38,7 @@ from structebm.chem.graph_space import MolGraphSpace
 from structebm.chem.metrics import corrected_molecules
 from structebm.chem.vocab import AtomVocabulary, get_vocabulary
 from structebm.data.molecules import training_atom_prior
-from structebm.samplers.base import SamplingAlgorithm, check_chain_finite, check_temperature
+from structebm.samplers.base import SamplingAlgorithm, check_chain_finite, check_positive
 from structebm.samplers.graph_buffer import GraphReplayBuffer
 from structebm.samplers.graph_gwg import graph_gibbs_with_gradients
 from structebm.samplers.graph_moves import graph_gibbs
@@ -225,7 +225,7 @@ class MoleculeGenerationReport(FitReport):
         self.output_dir = output_dir
         self.connected_noise = connected_noise
         self.train_atom_prior = train_atom_prior
-        self.temperature = check_temperature(temperature, "MoleculeGenerationReport")
+        self.temperature = check_positive(temperature, "temperature", "MoleculeGenerationReport")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()

@@ -142,7 +142,7 @@ def test_data_module_rejects_bad_arguments(kwargs, message):
 
 @pytest.mark.parametrize("temperature", [0.0, -0.5, float("inf"), float("nan")])
 def test_generation_report_rejects_a_temperature_that_is_not_positive_and_finite(temperature):
-    with pytest.raises(ValueError, match="MoleculeGenerationReport: temperature must be a positive finite number"):
+    with pytest.raises(ValueError, match="MoleculeGenerationReport: temperature must be finite and > 0"):
         MoleculeGenerationReport(temperature=temperature)
 
 

@@ -253,10 +253,15 @@ def test_bad_inputs_give_clear_errors(qm9_graphs):
         graph_gibbs(energy, QM9_VOCABULARY, sites="rings")
     with pytest.raises(ValueError, match="num_flips must be a positive int"):
         graph_gibbs_with_gradients(energy, QM9_VOCABULARY, num_flips=0)
-    for temperature in (0.0, -1.0, float("nan"), float("inf"), True, "1"):
-        with pytest.raises(ValueError, match="graph_gibbs: temperature must be a positive finite number"):
+    for temperature in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="graph_gibbs: temperature must be finite and > 0"):
             graph_gibbs(energy, QM9_VOCABULARY, temperature=temperature)
-        with pytest.raises(ValueError, match="graph_gibbs_with_gradients: temperature must be a positive finite"):
+        with pytest.raises(ValueError, match="graph_gibbs_with_gradients: temperature must be finite and > 0"):
+            graph_gibbs_with_gradients(energy, QM9_VOCABULARY, temperature=temperature)
+    for temperature in (True, "1"):
+        with pytest.raises(TypeError, match="graph_gibbs: temperature must be a number"):
+            graph_gibbs(energy, QM9_VOCABULARY, temperature=temperature)
+        with pytest.raises(TypeError, match="graph_gibbs_with_gradients: temperature must be a number"):
             graph_gibbs_with_gradients(energy, QM9_VOCABULARY, temperature=temperature)
     with pytest.raises(ValueError, match="the energy has 8 atom types but vocabulary 'tiny' has 2"):
         graph_gibbs(energy, TINY)
