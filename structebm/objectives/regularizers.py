@@ -7,6 +7,13 @@
   .. math::
       R_{\\text{mag}} = \\alpha \\left( \\overline{E(x^+)^2} + \\overline{E(x^-)^2} \\right).
 
+  Added to the contrastive loss :math:`\\overline{E(x^+)} - \\overline{E(x^-)}`, it bounds how
+  far apart the energies can go: the sum is at least :math:`-1 / (2 \\alpha)`, reached when every
+  :math:`E(x^\\pm) = \\mp 1 / (2 \\alpha)`, so the mean energies settle at most :math:`1 / \\alpha`
+  nats apart (10 and 50 nats either side of zero for :math:`\\alpha` = 0.05 and 0.01). An energy
+  whose data and negatives sit at :math:`\\mp 1 / (2 \\alpha)` is held by the penalty, not by
+  the data; a smaller :math:`\\alpha` lets it go on learning.
+
 - :func:`gradient_penalty` smooths the energy landscape by penalising the squared norm of
   its input gradient, at the data or at random interpolates between data and negatives:
 

@@ -12,6 +12,27 @@ def test_energy_magnitude_penalty_value():
     assert torch.allclose(value, torch.tensor(0.5 * (5.0 + 4.0)))
 
 
+@pytest.mark.parametrize("weight", [0.05, 0.01])
+def test_energy_magnitude_penalty_holds_the_contrastive_energies_at_minus_and_plus_one_over_two_alpha(weight):
+    # Free energies for 3 data points and 2 negatives, minimising the contrastive loss plus the
+    # penalty: a convex problem whose minimum is every E(x^±) = ∓1 / (2 alpha), -1 / (2 alpha) in all.
+    energy_data = torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    energy_negative = torch.tensor([0.5, -0.2], dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([energy_data, energy_negative], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = energy_data.mean() - energy_negative.mean() + energy_magnitude_penalty(energy_data, energy_negative, weight)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    bound = 1 / (2 * weight)
+    assert torch.allclose(energy_data, torch.full_like(energy_data, -bound), atol=1e-6)
+    assert torch.allclose(energy_negative, torch.full_like(energy_negative, bound), atol=1e-6)
+    assert float(closure()) == pytest.approx(-bound, abs=1e-9)
+
+
 def test_gradient_penalty_at_data_matches_the_analytic_gradient():
     energy = gaussian_target()
     x = torch.randn(10, 2, generator=torch.Generator().manual_seed(0))
