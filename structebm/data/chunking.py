@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 
 from structebm.data.conll import Vocabulary, conll2000_path, read_conll
 from structebm.data.loaders import EpochShuffleSampler
-from structebm.data.tagged_batch import EncodedSentences, TaggedCondition, collate_columns
+from structebm.data.tagged_batch import ColumnVocabularies, EncodedSentences, TaggedCondition, collate_columns
 from structebm.data.word_features import WordFeatureEncoder
 
 __all__ = ["TaggedCondition", "read_columns", "ColumnVocabularies", "EncodedSentences", "collate_columns", "ChunkingDataModule"]
@@ -64,17 +64,6 @@ def _vocabulary(counts: Counter, max_size: Optional[int], min_count: int = 1) ->
             raise ValueError(f"ChunkingDataModule: a vocabulary cap must exceed {len(SPECIALS)}, got {max_size}")
         counts = Counter(dict(counts.most_common(max_size - len(SPECIALS))))
     return Vocabulary(counts, SPECIALS, "<unk>", min_count)
-
-
-class ColumnVocabularies:
-    """Vocabularies of words, characters, extra columns (``<pad>`` = 0, ``<unk>`` = 1) and tags."""
-
-    def __init__(self, words: Vocabulary, chars: Vocabulary, extras: dict[str, Vocabulary], tags: Vocabulary) -> None:
-        self.words, self.chars, self.extras, self.tags = words, chars, extras, tags
-
-    def sizes(self) -> dict[str, int]:
-        """Vocabulary size of every input column (``"words"``, ``"chars"``, extra names)."""
-        return {"words": len(self.words), "chars": len(self.chars), **{k: len(v) for k, v in self.extras.items()}}
 
 
 class ChunkingDataModule(pl.LightningDataModule):

@@ -8,7 +8,7 @@ different from the file's first token line) are all collected and raised togethe
 :class:`ConllFormatError` listing ``path:line: problem`` — never dropped silently.
 
 A batch from :func:`collate_tagged` pads to the longest sentence ``T`` and longest word ``C``:
-``x`` = tags ``[B, T]`` and ``c`` = :class:`~structebm.energies.crf.SequenceCondition` with
+``x`` = tags ``[B, T]`` and ``c`` = :class:`~structebm.conditions.SequenceCondition` with
 inputs ``{"words": [B, T], "chars": [B, T, C]}`` and the left-aligned mask ``[B, T]``, so a
 :class:`~structebm.energies.crf.LinearChainCRF` reads it through ``split_batch`` unchanged.
 
@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from structebm.data._files import RemoteFile, fetch_file
-from structebm.energies.crf import SequenceCondition
+from structebm.conditions import SequenceCondition
 
 __all__ = [
     "Sentence",

@@ -1,5 +1,5 @@
-"""Tagged sentences as tensors (:class:`EncodedSentences`) and their padded batches
-(:func:`collate_columns` → :class:`TaggedCondition`).
+"""Tagged sentences as tensors (:class:`EncodedSentences`, encoded with
+:class:`ColumnVocabularies`) and their padded batches (:func:`collate_columns` → :class:`TaggedCondition`).
 
 An item is a dict of per-sentence tensors: ``tags [L]``, ``words [L]``, ``chars [L, C]``, one
 ``[L]`` long tensor per extra column and, optionally, dense per-word ``features [L, D]``.
@@ -9,18 +9,16 @@ zero-padded to ``T`` positions (and ``C`` characters); ``mask[b, t] = t < L_b``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from structebm.energies.crf import SequenceCondition
+from structebm.conditions import SequenceCondition
+from structebm.data.conll import Vocabulary
 
-if TYPE_CHECKING:
-    from structebm.data.chunking import ColumnVocabularies
-
-__all__ = ["EncodedSentences", "TaggedCondition", "collate_columns"]
+__all__ = ["ColumnVocabularies", "EncodedSentences", "TaggedCondition", "collate_columns"]
 
 DENSE = "features"
 
@@ -46,10 +44,21 @@ class TaggedCondition(SequenceCondition):
         return self[torch.arange(self.batch_size).repeat_interleave(int(repeats))]
 
 
+class ColumnVocabularies:
+    """Vocabularies of words, characters, extra columns (``<pad>`` = 0, ``<unk>`` = 1) and tags."""
+
+    def __init__(self, words: Vocabulary, chars: Vocabulary, extras: dict[str, Vocabulary], tags: Vocabulary) -> None:
+        self.words, self.chars, self.extras, self.tags = words, chars, extras, tags
+
+    def sizes(self) -> dict[str, int]:
+        """Vocabulary size of every input column (``"words"``, ``"chars"``, extra names)."""
+        return {"words": len(self.words), "chars": len(self.chars), **{k: len(v) for k, v in self.extras.items()}}
+
+
 class EncodedSentences(Dataset):
     """Sentences encoded as tensors: ``words [L]``, ``chars [L, C]``, one ``[L]`` per extra column, ``tags [L]``."""
 
-    def __init__(self, sentences: Sequence[dict[str, list[str]]], vocabularies: "ColumnVocabularies", lowercase: bool) -> None:
+    def __init__(self, sentences: Sequence[dict[str, list[str]]], vocabularies: ColumnVocabularies, lowercase: bool) -> None:
         self.items: list[dict[str, Tensor]] = []
         for number, sentence in enumerate(sentences):
             where = f"EncodedSentences (sentence {number})"
