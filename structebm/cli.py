@@ -2,9 +2,9 @@
 
 Examples::
 
-    structebm fit --config recipes/toy2d/8gaussians_pcd.yaml
-    structebm fit --config recipes/toy2d/8gaussians_pcd.yaml --trainer.max_epochs 2
-    structebm fit --print_config --config recipes/toy2d/8gaussians_pcd.yaml
+    structebm fit --config recipes/toy2d/base.yaml --config recipes/toy2d/pcd.yaml
+    structebm fit --config recipes/toy2d/base.yaml --config recipes/toy2d/pcd.yaml --trainer.max_epochs 2
+    structebm fit --print_config --config recipes/toy2d/base.yaml --config recipes/toy2d/pcd.yaml
 
 The model section configures the energy and the objective by class path; the data
 section takes any LightningDataModule by class path.

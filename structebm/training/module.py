@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from structebm.energies.base import EnergyOutputError, HasLogPartition, batch_size_of, check_energy_output
 from structebm.objectives.base import Objective, split_batch
 from structebm.samplers.base import ChainDivergedError
-from structebm.training.divergence import TrainingDivergedError, check_finite_gradients, check_finite_loss
+from structebm.training.finite_checks import TrainingDivergedError, check_finite_gradients, check_finite_loss
 from structebm.training.rng import collect_generator_states, decorrelate_across_ranks, load_generator_states
 
 __all__ = ["EBMModule"]
@@ -39,7 +39,7 @@ class EBMModule(pl.LightningModule):
     the energy has an exact log-partition. The total parameter-gradient norm is logged as
     ``train/param_grad_norm``. A non-finite energy, loss or gradient, or a diverged
     sampler chain, stops training with
-    :class:`~structebm.training.divergence.TrainingDivergedError`, naming the step and
+    :class:`~structebm.training.finite_checks.TrainingDivergedError`, naming the step and
     the offending metrics, chains or parameters.
 
     Random-number generators owned by the objective (chain sources, samplers) are saved

@@ -23,7 +23,7 @@ from structebm.samplers.gwg import gibbs_with_gradients
 from structebm.samplers.langevin import langevin
 from structebm.samplers.mala import mala
 from structebm.spaces import CategoricalSpace, ContinuousSpace
-from structebm.training.divergence import TrainingDivergedError
+from structebm.training.finite_checks import TrainingDivergedError
 from structebm.training.module import EBMModule
 from tests.training.conftest import gaussian_data, loader, pcd_module, quiet_trainer
 

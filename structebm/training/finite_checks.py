@@ -1,4 +1,4 @@
-"""Stop training loudly when it diverges, saying where.
+"""Stop training loudly when a loss, metric or gradient is not finite, saying where.
 
 EBM training diverges in recognisable ways — energies running off to ±∞, a sampler
 step producing NaN, exploding parameter gradients. These checks turn each into a
