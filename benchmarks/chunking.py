@@ -56,7 +56,7 @@ from structebm.objectives.noise import CategoricalNoise  # noqa: E402
 from structebm.samplers.chains import DataInit  # noqa: E402
 from structebm.samplers.gibbs import gibbs  # noqa: E402
 from structebm.training.module import EBMModule  # noqa: E402
-from structebm.training.tagging_report import chunk_f1  # noqa: E402
+from structebm.training.tagging_report import decode_and_score  # noqa: E402
 
 METHODS = ("exact_nll", "exact_nll_minilm", "pcd", "nce", "crfsuite")
 NCE_LENGTH = 80  # longest CoNLL-2000 sentence: 78 tokens
@@ -147,7 +147,7 @@ def train_and_score(method: str, datamodule: ChunkingDataModule, epochs: int, co
     begin = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     seconds = time.perf_counter() - begin + datamodule.feature_seconds
-    report = chunk_f1(energy, datamodule.test_dataloader(), datamodule.tag_names)
+    report = decode_and_score(energy, datamodule.test_dataloader(), datamodule.tag_names)
     return {"method": method, "epochs": epochs, "f1": report["f1"], "precision": report["precision"],
             "recall": report["recall"], "token_accuracy": report["token_accuracy"], "train_seconds": seconds,
             "feature_seconds": datamodule.feature_seconds, "epochs_done": trainer.global_step / trainer.num_training_batches}
