@@ -72,7 +72,7 @@ from structebm.samplers.chains import ReplayBuffer  # noqa: E402
 from structebm.samplers.class_gaussian import ClassGaussianReplayBuffer  # noqa: E402
 from structebm.samplers.langevin import langevin  # noqa: E402
 from structebm.spaces import ContinuousSpace  # noqa: E402
-from structebm.training.image_label_report import class_conditional_samples  # noqa: E402
+from structebm.samplers.class_conditional import class_conditional_samples  # noqa: E402
 from structebm.training.module import EBMModule  # noqa: E402
 
 K = 10

@@ -1,100 +1,31 @@
 """End-of-training report for image–label energies: accuracy, calibration and class-conditional samples.
 
-For an energy with ``label_energies(x) -> [B, K]`` (:class:`~structebm.energies.image_label.ClassifierEnergy`
-and friends) the label posterior is exact,
-
-.. math::
-    p(y \\mid x) = \\operatorname{softmax}_y(-E(x, \\cdot)), \\qquad \\hat y = \\arg\\min_y E(x, y),
-
-so the report scores the test split with the accuracy of :math:`\\hat y` and the expected
-calibration error (15 bins, :mod:`structebm.evaluation.calibration`). It then draws images
-from every class-conditional :math:`p(x \\mid y) \\propto e^{-E(x, y)}` with Langevin chains
-started from uniform noise in ``[-1, 1]`` and saves them as a PNG grid, one row per class.
-``sample_self_accuracy`` is the fraction of those samples the model itself labels as the class
-they were drawn for (an independent judge is used by ``benchmarks/image_label.py``).
-
-YAML configs cannot pass image tensors, so :class:`MNISTClassGaussianReplayBuffer` (the
-recipe's chain source) loads the MNIST training images itself and fits the class Gaussians of
-:class:`~structebm.samplers.class_gaussian.ClassGaussianReplayBuffer` on them.
+A thin callback over the layers below: the exact label posteriors and the classification
+scores come from :mod:`structebm.evaluation.classification` (accuracy, 15-bin ECE, and the
+ECE after temperature scaling fitted on the validation split), the class-conditional
+Langevin samples from :mod:`structebm.samplers.class_conditional`; the samples are saved as a
+PNG grid, one row per class. ``sample_self_accuracy`` is the fraction of those samples the
+model itself labels as the class they were drawn for (an independent judge is used by
+``benchmarks/image_label.py``).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from structebm.data.mnist import check_split_sizes, load_mnist, scale_images, train_split
-from structebm.energies.image_label import ImageGivenLabel, LabelGivenImage
-from structebm.evaluation.calibration import expected_calibration_error
+from structebm.energies.image_label import LabelGivenImage
+from structebm.evaluation.classification import classification_scores, label_posteriors, log_probabilities
 from structebm.evaluation.temperature import fit_temperature
-from structebm.samplers.base import run_chain
-from structebm.samplers.class_gaussian import ClassGaussianReplayBuffer
-from structebm.samplers.langevin import langevin
-from structebm.spaces import ContinuousSpace
+from structebm.samplers.class_conditional import class_conditional_samples
 from structebm.training.fit_report import FitReport
 
-__all__ = [
-    "label_posteriors",
-    "class_conditional_samples",
-    "save_sample_grid",
-    "ImageLabelReport",
-    "MNISTClassGaussianReplayBuffer",
-]
-
-
-@torch.no_grad()
-def label_posteriors(energy: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-    """Exact ``p(y | x)`` of every image and the gold labels, from ``(x, y)`` batches.
-
-    Shapes:
-        - returns: probabilities ``[N, K]`` and labels ``[N]``, on the CPU
-    """
-    view = LabelGivenImage(energy)
-    probabilities, labels = [], []
-    for x, y in batches:
-        probabilities.append(view.marginals(x).cpu())
-        labels.append(y.cpu())
-    if not labels:
-        raise ValueError("label_posteriors: no batches to score")
-    return torch.cat(probabilities), torch.cat(labels)
-
-
-def log_probabilities(probabilities: Tensor) -> Tensor:
-    """``log p`` with zeros clamped to the smallest positive float; ``softmax(log p / T)`` is ``p`` at ``T = 1``."""
-    return probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny).log()
-
-
-def class_conditional_samples(
-    energy: nn.Module,
-    image_shape: Sequence[int],
-    num_per_class: int,
-    num_steps: int,
-    generator: torch.Generator,
-    step_size: float = 1.0,
-    noise_scale: Optional[float] = 0.01,
-) -> Tensor:
-    """Langevin samples of ``p(x | y)`` for every class, started from uniform noise in ``[-1, 1]``.
-
-    The chains are clamped to ``[-1, 1]`` (the pixel range of the data).
-
-    Shapes:
-        - returns: ``[K, num_per_class, *image_shape]`` (detached, on the generator's device)
-    """
-    view = ImageGivenLabel(energy)
-    if isinstance(num_per_class, bool) or not isinstance(num_per_class, int) or num_per_class < 1:
-        raise ValueError(f"class_conditional_samples: num_per_class must be a positive integer, got {num_per_class!r}")
-    num_classes = view.num_classes
-    device = generator.device
-    labels = torch.arange(num_classes, device=device).repeat_interleave(num_per_class)
-    start = torch.rand((labels.shape[0], *image_shape), generator=generator, device=device) * 2 - 1
-    sampler = langevin(view, step_size=step_size, noise_scale=noise_scale, bounds=(-1.0, 1.0))
-    samples, _ = run_chain(sampler, start, num_steps, generator, c=labels)
-    return samples.reshape(num_classes, num_per_class, *image_shape)
+__all__ = ["save_sample_grid", "ImageLabelReport"]
 
 
 def save_sample_grid(samples: Tensor, path: Path) -> None:
@@ -195,12 +126,7 @@ class ImageLabelReport(FitReport):
         save_sample_grid(samples, grid_path)
         classes = torch.arange(samples.shape[0])[:, None]
         report = {
-            "accuracy": float((probabilities.argmax(dim=1) == labels).double().mean()),
-            "ece": expected_calibration_error(probabilities, labels, self.num_bins),
-            "temperature": temperature,
-            "ece_temperature_scaled": None if temperature is None else expected_calibration_error(
-                torch.softmax(log_probabilities(probabilities) / temperature, dim=1), labels, self.num_bins
-            ),
+            **classification_scores(probabilities, labels, self.num_bins, temperature),
             "sample_self_accuracy": float((judged == classes).double().mean()),
             "num_test": int(labels.shape[0]),
             "train_seconds": train_seconds,
@@ -224,34 +150,3 @@ class ImageLabelReport(FitReport):
             return None
         probabilities, labels = label_posteriors(energy, batches(loader))
         return fit_temperature(log_probabilities(probabilities), labels)
-
-
-class MNISTClassGaussianReplayBuffer(ClassGaussianReplayBuffer):
-    """A :class:`~structebm.samplers.class_gaussian.ClassGaussianReplayBuffer` over MNIST, fitted on its training split.
-
-    The images are those of :class:`~structebm.data.mnist.MNISTDataModule`'s training set with the
-    same ``num_val``, ``seed`` and ``num_train`` (:func:`~structebm.data.mnist.train_split`),
-    scaled to ``[-1, 1]``; the space is ``ContinuousSpace((1, 28, 28), low=-1, high=1)`` and
-    there is one class per digit.
-
-    Args:
-        gaussian_fraction: probability that a restart is drawn from the class Gaussian.
-        capacity, reinit_prob, jitter: as for ``ClassGaussianReplayBuffer``.
-        num_val, seed, num_train: the split, as for ``MNISTDataModule`` (give the data module's values).
-        root: data root (default ``$STRUCTEBM_DATA``, else the user cache).
-
-    Shapes:
-        - storage: ``[capacity, 1, 28, 28]``; ``class_mean [10, 784]``, ``class_factor [10, 784, 784]``
-    """
-
-    def __init__(
-        self, gaussian_fraction: float, capacity: int = 10_000, reinit_prob: float = 0.05, jitter: float = 1e-3,
-        num_val: int = 5_000, seed: int = 0, num_train: Optional[int] = None, root: Optional[Path] = None,
-    ) -> None:
-        check_split_sizes(num_val, num_train, "MNISTClassGaussianReplayBuffer")
-        (images, labels), _ = train_split(*load_mnist("train", root), num_val, seed, num_train)
-        space = ContinuousSpace((1, 28, 28), low=-1.0, high=1.0)
-        super().__init__(
-            space, scale_images(images), labels, 10, gaussian_fraction,
-            capacity=capacity, reinit_prob=reinit_prob, jitter=jitter,
-        )

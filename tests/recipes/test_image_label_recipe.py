@@ -24,7 +24,7 @@ from PIL import Image
 from structebm.cli import build_cli
 from structebm.data.mnist import MNIST_FILES, MNISTDataModule, scale_images
 from structebm.data._files import fetch_file
-from structebm.training.image_label_report import MNISTClassGaussianReplayBuffer
+from structebm.data.mnist_chains import MNISTClassGaussianReplayBuffer
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "image_label" / "base.yaml"
 
