@@ -44,7 +44,7 @@ def run_one(density: str, objective: str, out_root: Path, max_epochs: int | None
     seconds = time.perf_counter() - start
     report = next(cb for cb in cli.trainer.callbacks if isinstance(cb, Toy2DReport))
     return {"density": density, "objective": objective, "train_seconds": round(seconds, 1),
-            "log_dir": cli.trainer.log_dir, **report.metrics}
+            "log_dir": cli.trainer.log_dir, **report.report}
 
 
 def markdown(rows: list[dict]) -> str:

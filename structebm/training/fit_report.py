@@ -3,6 +3,7 @@
 A report is a Lightning callback that evaluates the trained energy when ``fit`` ends
 (:class:`~structebm.training.tagging_report.TaggingReport`,
 :class:`~structebm.training.image_label_report.ImageLabelReport`,
+:class:`~structebm.training.toy2d_report.Toy2DReport`,
 :class:`~structebm.training.molecule_report.MoleculeGenerationReport`). They share:
 
 - ``train_seconds``: wall time from ``on_fit_start`` to the start of the evaluation;

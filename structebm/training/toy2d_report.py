@@ -1,8 +1,9 @@
 """End-of-training report for 2-D energies: density and samples beside the data, and MMD.
 
-In two dimensions the normaliser can be computed by quadrature on a grid, so the report
-shows the model itself (the grid-normalised density ``exp(-E)/Z``) and, separately, what
-a Langevin sampler makes of it. Two MMDs to held-out data are printed and saved:
+In two dimensions the normaliser can be computed by quadrature on a grid
+(:mod:`structebm.evaluation.grid_density`), so the report shows the model itself (the
+grid-normalised density ``exp(-E)/Z``) and, separately, what a Langevin sampler makes of it.
+Two MMDs (:mod:`structebm.evaluation.mmd`) to held-out data are printed and saved:
 
 - ``mmd_model``: samples drawn exactly from the grid-normalised density (the model's
   quality, independent of any MCMC);
@@ -16,39 +17,24 @@ both the modes' placement and their width.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from structebm.evaluation.grid_density import grid_density, sample_grid_density
 from structebm.evaluation.mmd import mmd_rbf
 from structebm.samplers.base import run_chain
 from structebm.samplers.langevin import langevin
-from structebm.training.fit_report import write_json
+from structebm.training.fit_report import FitReport
 
-__all__ = ["Toy2DReport", "grid_density", "MMD_BANDWIDTHS"]
+__all__ = ["Toy2DReport", "MMD_BANDWIDTHS"]
 
 MMD_BANDWIDTHS = (0.1, 0.3, 1.0)
 
 
-def grid_density(energy: torch.nn.Module, box: float, grid_size: int) -> tuple[Tensor, Tensor, float]:
-    """Grid-normalised density of a 2-D energy on ``[-box, box]²``.
-
-    Returns the grid points ``[G², 2]``, the probability mass of each cell ``[G²]`` and the
-    cell area.
-    """
-    axis = torch.linspace(-box, box, grid_size)
-    xx, yy = torch.meshgrid(axis, axis, indexing="xy")
-    points = torch.stack([xx.flatten(), yy.flatten()], dim=1)
-    with torch.no_grad():
-        log_unnorm = -torch.cat([energy(chunk) for chunk in points.split(4096)])
-    mass = torch.softmax(log_unnorm.double(), dim=0)
-    cell_area = (axis[1] - axis[0]).item() ** 2
-    return points, mass, cell_area
-
-
-class Toy2DReport(pl.Callback):
+class Toy2DReport(FitReport):
     """Writes ``report.png`` and ``metrics.json`` into ``out_dir`` when fitting ends.
 
     Needs a datamodule with a ``test_x`` tensor ``[n, 2]`` (e.g. :class:`Toy2DDataModule`).
@@ -60,6 +46,10 @@ class Toy2DReport(pl.Callback):
         box: half-width of the plotted and integrated square.
         grid_size: grid points per axis for the density.
         seed: seeds both samplers.
+
+    Attributes:
+        report: ``mmd_model``, ``mmd_langevin``, ``num_samples``, ``langevin_steps``,
+            ``langevin_step_size`` and ``train_seconds`` after ``fit`` (also in ``metrics.json``).
     """
 
     def __init__(
@@ -80,37 +70,36 @@ class Toy2DReport(pl.Callback):
         self.box = box
         self.grid_size = grid_size
         self.seed = seed
-        self.metrics: dict[str, Any] = {}
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
+        train_seconds = self.train_seconds()
         test_x = getattr(trainer.datamodule, "test_x", None)
         if test_x is None:
             raise AttributeError("Toy2DReport needs trainer.datamodule.test_x (held-out data [n, 2])")
-        energy = pl_module.energy.cpu().eval()
+        energy = self.energy_of(pl_module, "evaluate").cpu().eval()
         generator = torch.Generator().manual_seed(self.seed)
         points, mass, cell_area = grid_density(energy, self.box, self.grid_size)
-        cells = torch.multinomial(mass.float(), self.num_samples, replacement=True, generator=generator)
-        jitter = (torch.rand(self.num_samples, 2, generator=generator) - 0.5) * cell_area**0.5
-        model_samples = points[cells] + jitter
+        model_samples = sample_grid_density(points, mass, cell_area, self.num_samples, generator)
         noise = (torch.rand(self.num_samples, 2, generator=generator) * 2 - 1) * self.box
         sampler = langevin(energy, step_size=self.step_size)
         chain_samples, _ = run_chain(sampler, noise, self.langevin_steps, generator)
         reference = test_x[: self.num_samples]
-        self.metrics = {
+        report = {
             "mmd_model": mmd_rbf(model_samples, reference, MMD_BANDWIDTHS),
             "mmd_langevin": mmd_rbf(chain_samples, reference, MMD_BANDWIDTHS),
             "num_samples": self.num_samples,
             "langevin_steps": self.langevin_steps,
             "langevin_step_size": self.step_size,
+            "train_seconds": train_seconds,
         }
         out = Path(self.out_dir or trainer.log_dir or ".")
-        write_json(out / "metrics.json", self.metrics)
+        self.publish(trainer, report, out / "metrics.json", {f"toy2d/{k}": report[k] for k in ("mmd_model", "mmd_langevin")})
         self._plot(reference, mass, model_samples, chain_samples, out / "report.png")
-        pl_module.energy.to(pl_module.device).train()
-        print(f"toy2d: MMD² to held-out data — model {self.metrics['mmd_model']:.5f}, "
-              f"Langevin samples {self.metrics['mmd_langevin']:.5f}; figure {out / 'report.png'}")
+        energy.to(pl_module.device).train()
+        print(f"toy2d: MMD² to held-out data — model {report['mmd_model']:.5f}, "
+              f"Langevin samples {report['mmd_langevin']:.5f}; figure {out / 'report.png'}")
 
     def _plot(self, data: Tensor, mass: Tensor, model_samples: Tensor, chain_samples: Tensor, path: Path) -> None:
         import matplotlib
