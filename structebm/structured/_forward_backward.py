@@ -10,6 +10,7 @@ normaliser underflows (below :data:`UNDERFLOW_LIMIT`) are recomputed by
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from structebm.structured._potentials import Chain, finite_max
 
-__all__ = ["UNDERFLOW_LIMIT", "Scaled", "scaled_forward", "scaled_backward", "select_rows", "log_space_forward", "log_space_marginals", "LogPartition"]
+__all__ = ["UNDERFLOW_LIMIT", "Scaled", "normalisation_interval", "scaled_forward", "scaled_backward", "select_rows", "log_space_forward", "log_space_marginals", "LogPartition"]
 
 UNDERFLOW_LIMIT: dict[torch.dtype, float] = {torch.float16: 1e-3, torch.bfloat16: 1e-3, torch.float32: 1e-20, torch.float64: 1e-200}
 """Smallest per-step normaliser ``s_t`` trusted in scaled arithmetic, per dtype."""
@@ -33,6 +34,21 @@ class Scaled(NamedTuple):
     log_space_rows: Tensor  # [B] bool, rows computed in log space
 
 
+def normalisation_interval(dtype: torch.dtype, num_tags: int) -> int:
+    """Steps between two normalisations of the forward messages (``s_t = 1`` at the others).
+
+    Any positive ``s_t`` keeps the recursions exact; normalising less often saves two
+    operations per step. Between normalisations the message sum changes by at most a factor
+    ``K`` per step upwards (``W, ψ ≤ 1``), so ``r`` steps with ``K^r ≤ 10^{17}`` cannot
+    overflow in float32 or float64, and a sum that fell into the subnormal range within a
+    block still ends it below :data:`UNDERFLOW_LIMIT` and sends its row to log space.
+    Half precision normalises every step.
+    """
+    if dtype not in (torch.float32, torch.float64):
+        return 1
+    return max(1, min(8, int(17 / math.log10(max(num_tags, 2)))))
+
+
 def scaled_forward(chain: Chain) -> Scaled:
     length, batch_size, num_tags = chain.emissions.shape
     psi = torch.empty((length, batch_size, num_tags), dtype=chain.transitions.dtype, device=chain.transitions.device)
@@ -46,15 +62,18 @@ def scaled_forward(chain: Chain) -> Scaled:
     end_weights = (chain.end - end_shift).exp()
 
     alpha = torch.empty_like(psi)
-    norms = torch.empty((length, batch_size, 1), dtype=psi.dtype, device=psi.device)
+    norms = torch.ones((length, batch_size, 1), dtype=psi.dtype, device=psi.device)
     alpha_steps, psi_steps, norm_steps = alpha.unbind(0), psi.unbind(0), norms.unbind(0)
     torch.sum(psi_steps[0], dim=1, keepdim=True, out=norm_steps[0])
     torch.div(psi_steps[0], norm_steps[0], out=alpha_steps[0])
-    for previous, current, psi_t, norm_t in zip(alpha_steps, alpha_steps[1:], psi_steps[1:], norm_steps[1:]):
-        torch.mm(previous, weights, out=current)
-        current.mul_(psi_t)
-        torch.sum(current, dim=1, keepdim=True, out=norm_t)
-        current.div_(norm_t)
+    block = normalisation_interval(psi.dtype, num_tags)
+    for t in range(1, length):
+        current = alpha_steps[t]
+        torch.mm(alpha_steps[t - 1], weights, out=current)
+        current.mul_(psi_steps[t])
+        if t % block == 0:
+            torch.sum(current, dim=1, keepdim=True, out=norm_steps[t])
+            current.div_(norm_steps[t])
 
     rows = torch.arange(batch_size, device=psi.device)
     final = alpha[chain.lengths - 1, rows] @ end_weights

@@ -12,6 +12,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from structebm.finite import sums_are_finite
 from structebm.structured.constraints import AllowedTransitions, apply_allowed, check_allowed
 
 __all__ = ["Chain", "chain_lengths", "prepare", "finite_max"]
@@ -67,13 +68,8 @@ def prepare(
         if not isinstance(value, Tensor) or tuple(value.shape) != shape:
             got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
             raise ValueError(f"{where}: {name} must have shape {shape} for K={num_tags} tags, got {got}")
-        if torch.isnan(value).any() or (value == float("inf")).any():
-            raise ValueError(f"{where}: {name} contains NaN or +inf")
-    if not torch.isfinite(emissions).all():
-        bad = torch.isnan(emissions) | (emissions == float("inf"))
-        if bad.any():
-            b, t, k = bad.nonzero()[0].tolist()
-            raise ValueError(f"{where}: emissions is NaN or +inf at (batch {b}, position {t}, tag {k})")
+    if not sums_are_finite(emissions, transitions, start, end):  # -inf is allowed: look closer
+        _check_no_nan_or_positive_infinity(emissions, transitions, start, end, where)
     if allowed is not None:
         check_allowed(allowed, num_tags, where)
     dtype = torch.promote_types(torch.promote_types(emissions.dtype, transitions.dtype), torch.promote_types(start.dtype, end.dtype))
@@ -81,6 +77,17 @@ def prepare(
     lengths = chain_lengths(mask, batch_size, length, emissions.device, where)
     valid = torch.arange(length, device=emissions.device)[:, None] < lengths[None, :]
     return Chain(emissions.to(dtype).transpose(0, 1), transitions, start, end, lengths, valid)
+
+
+def _check_no_nan_or_positive_infinity(emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor, where: str) -> None:
+    """Reject NaN and ``+inf`` (``-inf``, a forbidden label or transition, is allowed), naming where."""
+    for name, value in (("transitions", transitions), ("start", start), ("end", end)):
+        if torch.isnan(value).any() or (value == float("inf")).any():
+            raise ValueError(f"{where}: {name} contains NaN or +inf")
+    bad = torch.isnan(emissions) | (emissions == float("inf"))
+    if bad.any():
+        b, t, k = bad.nonzero()[0].tolist()
+        raise ValueError(f"{where}: emissions is NaN or +inf at (batch {b}, position {t}, tag {k})")
 
 
 def finite_max(values: Tensor, dim: Optional[int] = None) -> Tensor:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -123,6 +124,38 @@ def _backtrack(back_pointers: Tensor, last: Tensor) -> Tensor:
     return torch.stack(path[::-1])
 
 
+def _best_predecessors(best: Tensor, transitions: Tensor, state: Tensor, valid: Tensor) -> Tensor:
+    """Backtrack from the final states ``state`` ``[B]`` through max-plus values ``best`` ``[T, B, K]``.
+
+    The best predecessor of ``y_t`` is recomputed from ``best[t-1]`` along the chosen path only
+    (any maximiser lies on an optimal path); past its length a row keeps its last state. On
+    the CPU the ``T`` small steps run in NumPy, whose per-call cost is a fraction of a tensor
+    operation's.
+
+    Shapes:
+        - returns: ``[T, B]`` long, 0 past each length.
+    """
+    length = best.shape[0]
+    if best.device.type == "cpu":
+        if best.dtype not in (torch.float32, torch.float64):  # NumPy has no bfloat16: compare in float32
+            best, transitions = best.float(), transitions.float()
+        values, into = best.numpy(), transitions.t().numpy()
+        current = state.numpy().copy()
+        inside = valid.numpy()
+        path = np.zeros((length, current.shape[0]), dtype=np.int64)
+        path[length - 1] = current
+        for t in range(length - 1, 0, -1):
+            np.copyto(current, (values[t - 1] + into[current]).argmax(axis=1), where=inside[t])
+            path[t - 1] = current
+        return torch.from_numpy(path).masked_fill_(~valid, 0)
+    into = transitions.t().contiguous()
+    path = [state]
+    for t in range(length - 1, 0, -1):
+        state = torch.where(valid[t], (best[t - 1] + into[state]).argmax(dim=1), state)
+        path.append(state)
+    return torch.stack(path[::-1]).masked_fill_(~valid, 0)
+
+
 def viterbi(
     emissions: Tensor,
     transitions: Tensor,
@@ -137,27 +170,27 @@ def viterbi(
         v_t[j] = \\max_i (v_{t-1}[i] + A_{ij}) + e_t[j], \\qquad
         y_{t-1} = \\operatorname{argmax}_i (v_{t-1}[i] + A_{i y_t}).
 
+    The maximum over ``i`` runs over the outermost axis of a ``[K, B, K]`` buffer (an
+    element-wise maximum of ``K`` contiguous slices), and no back-pointers are stored.
+
     Shapes:
         - returns: scores ``[B]`` and tags ``[B, T]`` long (0 past each length).
     """
     chain = prepare(emissions, transitions, start, end, mask, allowed, "viterbi")
     with torch.no_grad():
         length, batch_size, num_tags = chain.emissions.shape
-        emission_steps = chain.emissions.unbind(0)
-        transitions_into = chain.transitions.t().contiguous()  # [j, i]: reduce over the contiguous dim
-        best = [emission_steps[0] + chain.start]
-        for emissions_t in emission_steps[1:]:
-            best.append((best[-1][:, None, :] + transitions_into).amax(dim=2).add_(emissions_t))
-        rows = torch.arange(batch_size, device=best[0].device)
-        scores, state = (torch.stack(best)[chain.lengths - 1, rows] + chain.end).max(dim=1)
-        # Backtrack: recompute the best predecessor of the chosen state only (any maximiser is
-        # on an optimal path); past its length a row keeps its last state.
-        path = [state]
-        for t in range(length - 1, 0, -1):
-            predecessor = (best[t - 1] + transitions_into[state]).argmax(dim=1)
-            state = torch.where(chain.valid[t], predecessor, state)
-            path.append(state)
-        path = torch.stack(path[::-1]).masked_fill_(~chain.valid, 0)
+        best = torch.empty((length, batch_size, num_tags), dtype=chain.transitions.dtype, device=chain.transitions.device)
+        torch.add(chain.emissions[0], chain.start, out=best[0])
+        candidates = torch.empty((num_tags, batch_size, num_tags), dtype=best.dtype, device=best.device)
+        transitions_from = chain.transitions[:, None, :]  # [i, 1, j]
+        steps, emission_steps = best.unbind(0), chain.emissions.unbind(0)
+        for t in range(1, length):
+            torch.add(steps[t - 1].t()[:, :, None], transitions_from, out=candidates)
+            torch.amax(candidates, dim=0, out=steps[t])
+            steps[t].add_(emission_steps[t])
+        rows = torch.arange(batch_size, device=best.device)
+        scores, state = (best[chain.lengths - 1, rows] + chain.end).max(dim=1)
+        path = _best_predecessors(best, chain.transitions, state, chain.valid)
     return scores, path.t()
 
 
