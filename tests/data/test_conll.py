@@ -1,14 +1,12 @@
 """CoNLL reader, vocabularies, padded batches, and the real CoNLL-2000 files."""
 
 import gzip
-import os
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 
-from structebm.data._files import ChecksumError
+from structebm.data._files import ChecksumError, data_root
 from structebm.data.conll import (
     CONLL2000_FILES,
     ConllFormatError,
@@ -46,10 +44,6 @@ CONLLU_STYLE = """# sent_id = 1
 # sent_id = 2
 1\tYes\tyes\tINTJ\t_\t_\t0\troot\t_\t_
 """
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("STRUCTEBM_DATA") or "/work/shared/data")
 
 
 @pytest.mark.parametrize("compress", [False, True])

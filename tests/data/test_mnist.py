@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 
-from structebm.data._files import ChecksumError, DataFileMissingError
+from structebm.data._files import ChecksumError, DataFileMissingError, data_root
 from structebm.data.loaders import EpochShuffleSampler
 from structebm.data.mnist import (
     IDXFormatError,
@@ -24,10 +22,6 @@ from structebm.data.mnist import (
 # Reference figures from the dataset card (datasets/mnist.md), computed independently when the files were collected.
 TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("STRUCTEBM_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data")
 
 
 @pytest.fixture(scope="module")
