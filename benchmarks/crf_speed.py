@@ -5,12 +5,24 @@ potentials copied into every library:
 
 - ``nll_fwd_bwd``: negative log-likelihood of random gold tags summed over the batch, and its
   backward pass into emissions, transitions, start and end;
-- ``viterbi``: the best labelling (torch-struct: ``argmax``, its edge indicators, not converted).
+- ``viterbi``: the best labelling (torch-struct: ``argmax``, its edge indicators, not converted);
+- ``sample``: ``--draws`` exact samples per sequence (structebm: forward filtering, backward
+  sampling; torch-struct: ``sample``);
+- ``topk``: the ``--k`` best labellings (torch-struct: ``topk``).
+
+pytorch-crf has neither sampling nor top-k, and torch-struct's materialise ``[n, B, T-1, K, K]``
+edge tensors (seconds per call, and more memory than this machine has at the larger shapes), so
+those two peers are timed only at shapes with ``B·T·K² ≤ --max-struct-size``; elsewhere their
+columns are empty and ``speedup_vs_fastest_peer`` is ``null``.
 
 It also reports the largest ``|log Z|`` difference to each peer and to a float64 reference.
 Conventions: pytorch-crf's ``transitions[i, j]`` is tag ``j`` after tag ``i`` with separate
 start / end vectors, as here; torch-struct takes log-potentials ``[B, T-1, K_next, K_prev]``
 that must include the emissions, start (first edge) and end (last edge).
+
+Timing interleaves every candidate in each round (see ``_common.time_candidates_ms``) and
+reports medians; ``--threads`` defaults to torch's own setting, so ``OMP_NUM_THREADS=1``
+gives a single-threaded run.
 
 Run: ``python benchmarks/crf_speed.py --out results/crf_speed.json``
 """
@@ -22,7 +34,7 @@ import statistics
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -33,6 +45,7 @@ from structebm.structured import linear_chain  # noqa: E402
 
 SHAPES = [(32, 50, 10), (64, 100, 20), (16, 200, 50), (256, 30, 9)]
 PEERS = ("pytorch_crf", "torch_struct")
+OPERATIONS = ("nll_fwd_bwd", "viterbi", "sample", "topk")
 
 
 def make_potentials(batch: int, length: int, num_tags: int, seed: int) -> dict[str, torch.Tensor]:
@@ -62,7 +75,10 @@ def leaves(potentials: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     return [potentials[name].clone().requires_grad_(True) for name in ("emissions", "transitions", "start", "end")]
 
 
-def build_candidates(potentials: dict[str, torch.Tensor]) -> tuple[dict[str, Callable], dict[str, Callable], dict[str, Any]]:
+def build_candidates(
+    potentials: dict[str, torch.Tensor], draws: int, k: int, struct_extras: bool
+) -> tuple[dict[str, dict[str, Callable]], dict[str, Any]]:
+    """Candidates per operation (name → zero-argument callable) and the log-partition agreement."""
     import torch_struct
     import torchcrf
 
@@ -134,30 +150,49 @@ def build_candidates(potentials: dict[str, torch.Tensor]) -> tuple[dict[str, Cal
         "float64_logZ_vs_pytorch_crf_float64": (reference - crf_reference).abs().max().item(),
         "viterbi_paths_agree_pytorch_crf": bool((best_paths == crf_paths).all()),
     }
-    nll = {"structebm": ours_nll, "pytorch_crf": crf_nll, "torch_struct": struct_nll}
-    decode = {"structebm": ours_viterbi, "pytorch_crf": crf_viterbi, "torch_struct": struct_viterbi}
-    return nll, decode, accuracy
+    sampler = torch.Generator().manual_seed(0)
+    operations = {
+        "nll_fwd_bwd": {"structebm": ours_nll, "pytorch_crf": crf_nll, "torch_struct": struct_nll},
+        "viterbi": {"structebm": ours_viterbi, "pytorch_crf": crf_viterbi, "torch_struct": struct_viterbi},
+        "sample": {"structebm": lambda: linear_chain.sample(*plain, draws, generator=sampler)},
+        "topk": {"structebm": lambda: linear_chain.topk(*plain, k)},
+    }
+    if struct_extras:
+        operations["sample"]["torch_struct"] = lambda: torch_struct.LinearChainCRF(torch_struct_potentials(*plain)).sample((draws,))
+        operations["topk"]["torch_struct"] = lambda: torch_struct.LinearChainCRF(torch_struct_potentials(*plain)).topk(k)
+    return operations, accuracy
 
 
-def main() -> None:
+def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output JSON path; a Markdown table is written next to it")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own, e.g. from OMP_NUM_THREADS)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--shapes", nargs="+", default=[",".join(map(str, shape)) for shape in SHAPES], help="BATCH,LENGTH,TAGS ...")
+    parser.add_argument("--draws", type=int, default=10, help="samples per sequence for the sample operation")
+    parser.add_argument("--k", type=int, default=5, help="labellings per sequence for the topk operation")
+    parser.add_argument("--max-struct-size", type=int, default=200_000, help="largest B*T*K^2 at which torch-struct samples and top-k are timed")
+    args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
-    torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
+    shapes = [tuple(int(part) for part in shape.split(",")) for shape in args.shapes]
+    if any(len(shape) != 3 or min(shape) < 1 or shape[1] < 2 for shape in shapes):
+        parser.error(f"--shapes: each shape is BATCH,LENGTH,TAGS with positive sizes and LENGTH >= 2, got {args.shapes}")
     rows = []
-    for batch, length, num_tags in SHAPES:
-        nll, decode, accuracy = build_candidates(make_potentials(batch, length, num_tags, args.seed))
-        for operation, candidates in (("nll_fwd_bwd", nll), ("viterbi", decode)):
+    for batch, length, num_tags in shapes:
+        struct_extras = batch * length * num_tags**2 <= args.max_struct_size
+        operations, accuracy = build_candidates(make_potentials(batch, length, num_tags, args.seed), args.draws, args.k, struct_extras)
+        for operation in OPERATIONS:
+            candidates = operations[operation]
             samples = time_candidates_ms(candidates, repeats=args.repeats, warmup=args.warmup)
             times = {name: statistics.median(values) for name, values in samples.items()}
-            fastest_peer = min(times[peer] for peer in PEERS)
-            fastest_peer_min = min(min(samples[peer]) for peer in PEERS)
+            peers = [peer for peer in PEERS if peer in times]
+            fastest_peer = min((times[peer] for peer in peers), default=None)
+            fastest_peer_min = min((min(samples[peer]) for peer in peers), default=None)
             rows.append(
                 {
                     "batch": batch,
@@ -165,10 +200,10 @@ def main() -> None:
                     "tags": num_tags,
                     "operation": operation,
                     "structebm_ms": times["structebm"],
-                    "pytorch_crf_ms": times["pytorch_crf"],
-                    "torch_struct_ms": times["torch_struct"],
-                    "speedup_vs_fastest_peer": fastest_peer / times["structebm"],
-                    "speedup_of_minimum_times": fastest_peer_min / min(samples["structebm"]),
+                    "pytorch_crf_ms": times.get("pytorch_crf"),
+                    "torch_struct_ms": times.get("torch_struct"),
+                    "speedup_vs_fastest_peer": None if fastest_peer is None else fastest_peer / times["structebm"],
+                    "speedup_of_minimum_times": None if fastest_peer_min is None else fastest_peer_min / min(samples["structebm"]),
                     **accuracy,
                 }
             )
@@ -182,7 +217,10 @@ def main() -> None:
         "fastest round of each (less sensitive to load from other processes). logZ_maxdiff_* compare float32 log Z; "
         "logZ_maxdiff_float64 is against pytorch-crf run in float64."
     )
-    settings = {"threads": args.threads, "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed}
+    settings = {
+        "threads": torch.get_num_threads(), "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed,
+        "draws": args.draws, "k": args.k, "max_struct_size": args.max_struct_size, "shapes": shapes,
+    }
     json_path, md_path = write_report(args.out, rows, "Linear-chain CRF speed (CPU)", settings, columns, notes)
     print(f"wrote {json_path} and {md_path}")
 

@@ -249,3 +249,21 @@ def test_chunk_schemes():
     em = torch.tensor([[[5.0, 0, 0, 0, 0], [0, 0, 9.0, 0, 0], [0, 0, 9.0, 0, 0]]])
     path = linear_chain.viterbi(em, torch.zeros(5, 5), torch.zeros(5), torch.zeros(5), allowed=bio)[1][0].tolist()
     assert is_allowed(path, bio) and path[1:] == [2, 2]
+
+
+def test_float32_messages_that_underflow_between_normalisations_fall_back_to_log_space():
+    # Two tags that must alternate, with emissions favouring the forbidden repeat by 30 nats at
+    # every step: the forward messages shrink by about e^-30 per step, so in float32 they reach
+    # zero within one block of unnormalised steps. The result must still equal float64's.
+    length = 40
+    em = torch.zeros(2, length, 2, dtype=torch.float64)
+    em[0, 0::2, 1] = em[0, 1::2, 0] = -30.0  # row 0: the allowed path pays 30 at every step
+    em[1] = torch.randn(length, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    allowed = AllowedTransitions(torch.tensor([[False, True], [True, False]]), torch.tensor([True, True]), torch.tensor([True, True]))
+    tr, start, end = torch.zeros(2, 2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    reference = linear_chain.log_partition(em, tr, start, end, None, allowed)
+    leaves = [em.float().requires_grad_(True), tr.float().requires_grad_(True)]
+    single = linear_chain.log_partition(leaves[0], leaves[1], start.float(), end.float(), None, allowed)
+    torch.testing.assert_close(single.double(), reference, atol=1e-3, rtol=1e-6)
+    grad_em, _ = torch.autograd.grad(single.sum(), leaves)
+    torch.testing.assert_close(grad_em.double(), linear_chain.marginals(em, tr, start, end, None, allowed), atol=1e-5, rtol=0)
