@@ -7,23 +7,60 @@ Examples::
     structebm fit --print_config --config recipes/toy2d/base.yaml --config recipes/toy2d/pcd.yaml
 
 The model section configures the energy and the objective by class path; the data
-section takes any LightningDataModule by class path.
+section takes any LightningDataModule by class path. A data module whose files decide some
+model settings (the tag count of a tagging data set) names them in a class method
+``model_settings(**init_args) -> {key under model: value}``; before anything is built, the
+command sets each of those keys that the model's config has (:func:`apply_data_settings`).
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import importlib
+import sys
+from typing import Any, Optional
 
 from lightning.pytorch.cli import LightningCLI
 
 from structebm.training.module import EBMModule
 
-__all__ = ["build_cli", "main"]
+__all__ = ["StructebmCLI", "apply_data_settings", "build_cli", "main"]
+
+
+def apply_data_settings(config: Any) -> dict[str, tuple[Any, Any]]:
+    """Set in ``config`` (a parsed jsonargparse namespace with ``data`` and ``model``) the model
+    settings the data module's class decides; return ``{key: (old, new)}`` for the changed ones."""
+    data = config.get("data") if hasattr(config, "get") else None
+    class_path = getattr(data, "class_path", None)
+    if not class_path:
+        return {}
+    module_name, _, name = class_path.rpartition(".")
+    settings = getattr(getattr(importlib.import_module(module_name), name), "model_settings", None)
+    if not callable(settings):
+        return {}
+    init_args = data.init_args.as_dict() if getattr(data, "init_args", None) is not None else {}
+    changed = {}
+    for key, value in settings(**init_args).items():
+        path = f"model.{key}"
+        if path not in config:
+            continue
+        if config[path] != value:
+            changed[path] = (config[path], value)
+        config[path] = value
+    return changed
+
+
+class StructebmCLI(LightningCLI):
+    """Lightning's CLI; before the classes are built, the data module fills in the model settings it decides."""
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        for path, (old, new) in apply_data_settings(config).items():
+            print(f"structebm: {path} = {new} (from the data; the config had {old})", file=sys.stderr)
 
 
 def build_cli(args: Optional[list[str]] = None, run: bool = True) -> LightningCLI:
     """Parse ``args`` (default ``sys.argv[1:]``), build model, data and trainer, and run the subcommand."""
-    return LightningCLI(
+    return StructebmCLI(
         EBMModule,
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},

@@ -156,10 +156,9 @@ class ChunkingDataModule(pl.LightningDataModule):
             if self.paths[split] is None:
                 conll2000_path(split, self.data_root)
 
-    def setup(self, stage: Optional[str] = None) -> None:
-        """Read every split, build the vocabularies on training data and encode."""
-        if self.vocabularies is not None:
-            return
+    def _read_splits(self) -> tuple[dict[str, list[dict[str, list[str]]]], list[dict[str, list[str]]]]:
+        """The sentences of every split (validation held out, sentence caps applied) and every
+        sentence of every file (before the caps)."""
         train, test = self._read("train"), self._read("test")
         val = self._read("val") if self.paths["val"] is not None else []
         if self.val_fraction > 0:
@@ -170,11 +169,41 @@ class ChunkingDataModule(pl.LightningDataModule):
         every_split = train + val + test
         train = train if self.limits["train"] is None else train[: self.limits["train"]]
         test = test if self.limits["test"] is None else test[: self.limits["test"]]
-        self.sentences = {"train": train, "val": val, "test": test}
-        self.vocabularies = self.build_vocabularies(train, every_split)
+        return {"train": train, "val": val, "test": test}, every_split
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        """Read every split, build the vocabularies on training data and encode."""
+        if self.vocabularies is not None:
+            return
+        self.sentences, every_split = self._read_splits()
+        self.vocabularies = self.build_vocabularies(self.sentences["train"], every_split)
         self.datasets = {split: EncodedSentences(s, self.vocabularies, self.lowercase_words) for split, s in self.sentences.items() if s}
         if self.word_features is not None:
             self._add_word_features()
+
+    @classmethod
+    def model_settings(cls, **init_args: Any) -> dict[str, Any]:
+        """The model settings that the data decides, by config key under ``model``.
+
+        The tag set comes from the files, so a model for other files (CoNLL-U part-of-speech
+        tags, another chunk tag set) needs no edit beyond the data's paths and columns: the
+        ``structebm`` command (:func:`~structebm.cli.apply_data_settings`) sets each key below
+        that the model's config has: the number of tags ``K`` of the CRF, of its emission model
+        and of NCE's categorical noise, and the tag list in index order for
+        :meth:`~structebm.energies.crf.LinearChainCRF.from_tag_names`.
+
+        Args:
+            init_args: this class's arguments, as in the ``data.init_args`` of a config.
+        """
+        data = cls(**init_args)
+        sentences, every_split = data._read_splits()
+        tags = data._tag_vocabulary(sentences["train"], every_split).itos
+        return {
+            "energy.init_args.num_tags": len(tags),
+            "energy.init_args.emission_model.init_args.num_tags": len(tags),
+            "energy.init_args.tags": list(tags),
+            "objective.init_args.noise.init_args.num_states": len(tags),
+        }
 
     def _add_word_features(self) -> None:
         """Encode every split once; item ``"features"`` ``[L, D]``; time in ``feature_seconds``."""
@@ -196,14 +225,21 @@ class ChunkingDataModule(pl.LightningDataModule):
         words = Counter(w.lower() if self.lowercase_words else w for s in train for w in s["words"])
         chars = Counter(ch for s in train for w in s["words"] for ch in w)
         extras = {name: _vocabulary(Counter(v for s in train for v in s[name]), self.caps["extra"]) for name in self.extra_columns}
-        tags = Counter(t for s in train for t in s["tags"])
-        tags.update({t: 0 for s in others for t in s["tags"] if t not in tags})
         return ColumnVocabularies(
             _vocabulary(words, self.caps["words"], self.min_word_count),
             _vocabulary(chars, self.caps["chars"]),
             extras,
-            Vocabulary(tags, min_count=0),
+            self._tag_vocabulary(train, others),
         )
+
+    @staticmethod
+    def _tag_vocabulary(train: Sequence[dict[str, list[str]]], others: Sequence[dict[str, list[str]]]) -> Vocabulary:
+        """Tags by training frequency, then the tags seen only in ``others`` (in order of appearance)."""
+        if not train:
+            raise ValueError("ChunkingDataModule: the training split is empty")
+        tags = Counter(t for s in train for t in s["tags"])
+        tags.update({t: 0 for s in others for t in s["tags"] if t not in tags})
+        return Vocabulary(tags, min_count=0)
 
     @property
     def tag_names(self) -> list[str]:
