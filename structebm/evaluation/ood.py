@@ -12,14 +12,22 @@ half (the Mann–Whitney form):
 
 where :math:`R_{\\text{in}}` is the sum of the in-distribution inputs' ranks in the pooled
 sample (tied scores share their mean rank). 1 is a perfect detector, 0.5 is chance.
+
+A classifier with logits :math:`f(x) \in \mathbb{R}^K` (an energy :math:`E(x, y) = -f(x)[y]`)
+at temperature :math:`T` gives two such scores (:func:`logit_scores`): the negative marginal
+energy :math:`\log \sum_y e^{f(x)[y] / T}` (``"energy"``) and the confidence
+:math:`\max_y \operatorname{softmax}(f(x) / T)_y` (``"max_prob"``); :func:`auroc_table` scores
+every out-of-distribution set by every score.
 """
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import torch
 from torch import Tensor
 
-__all__ = ["midranks", "auroc"]
+__all__ = ["midranks", "auroc", "logit_scores", "auroc_table"]
 
 
 def midranks(values: Tensor) -> Tensor:
@@ -56,3 +64,27 @@ def auroc(in_distribution: Tensor, out_of_distribution: Tensor) -> float:
     ranks = midranks(torch.cat([inside, outside]))
     rank_sum_in = ranks[:n_in].sum().item()
     return (rank_sum_in - n_in * (n_in + 1) / 2) / (n_in * n_out)
+
+
+def logit_scores(logits: Tensor, temperature: float = 1.0) -> dict[str, Tensor]:
+    """``"energy"`` and ``"max_prob"`` scores ``[N]`` of logits ``[N, K]`` at ``temperature``."""
+    if not isinstance(logits, Tensor) or logits.dim() != 2 or not logits.is_floating_point():
+        got = f"{tuple(logits.shape)} {logits.dtype}" if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(f"logit_scores: logits must be a float Tensor [N, K], got {got}")
+    if not temperature > 0:
+        raise ValueError(f"logit_scores: temperature must be positive, got {temperature}")
+    scaled = logits.detach() / temperature
+    return {"energy": torch.logsumexp(scaled, dim=1), "max_prob": torch.softmax(scaled, dim=1).max(dim=1).values}
+
+
+def auroc_table(
+    inside: Mapping[str, Tensor], outside: Mapping[str, Mapping[str, Tensor]]
+) -> dict[str, dict[str, float]]:
+    """AUROC of every out-of-distribution set (``outside[set][score]``) against ``inside[score]``, by score."""
+    table = {}
+    for name, scores in outside.items():
+        missing = sorted(set(inside) - set(scores))
+        if missing:
+            raise ValueError(f"auroc_table: set {name!r} lacks the scores {missing}")
+        table[name] = {score: auroc(inside[score], scores[score]) for score in inside}
+    return table
