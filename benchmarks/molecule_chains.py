@@ -39,13 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_report  # noqa: E402
 
 from structebm.chem.convert import mol_from_smiles, smiles_to_dense  # noqa: E402
-from structebm.chem.dense import DenseMolGraph  # noqa: E402
+from structebm.chem.dense import MAX_BOND_ORDER, DenseMolGraph  # noqa: E402
 from structebm.chem.evaluate import MoleculeReference, evaluate_molecules  # noqa: E402
 from structebm.chem.graph_space import MolGraphSpace  # noqa: E402
-from structebm.chem.metrics import corrected_molecules  # noqa: E402
+from structebm.chem.features import ChemistryFeatures  # noqa: E402
+from structebm.chem.generation import fitted_atom_prior  # noqa: E402
+from structebm.chem.metrics import DecodedMolecules  # noqa: E402
 from structebm.chem.statistics import molecule_statistics  # noqa: E402
 from structebm.chem.vocab import get_vocabulary  # noqa: E402
-from structebm.data.molecules import load_smiles, standard_split, training_atom_prior  # noqa: E402
+from structebm.data.molecules import load_smiles, standard_split  # noqa: E402
 from structebm.energies.graph import RelationalGraphEnergy  # noqa: E402
 from structebm.samplers.graph_gwg import graph_gibbs_with_gradients  # noqa: E402
 
@@ -88,8 +90,9 @@ def score(graphs: DenseMolGraph, energy: RelationalGraphEnergy, reference: dict[
     vocabulary = reference["vocabulary"]
     with torch.no_grad():
         mean_energy = float(energy(graphs).mean())
-    metrics = evaluate_molecules(graphs, reference["train"], reference["test"], vocabulary=vocabulary, metrics=SCORES)
-    valid = [mol for mol in corrected_molecules(graphs, vocabulary) if mol is not None]
+    decoded = DecodedMolecules(graphs, vocabulary)  # decoded once for the scores and the statistics
+    metrics = evaluate_molecules(decoded, reference["train"], reference["test"], metrics=SCORES)
+    valid = [mol for mol in decoded.corrected if mol is not None]
     return {"energy": mean_energy, **metrics, **molecule_statistics(valid, vocabulary)}
 
 
@@ -98,7 +101,8 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     torch.manual_seed(args.seed)
     vocabulary = get_vocabulary(args.dataset)
     energy = RelationalGraphEnergy(
-        len(vocabulary), hidden=args.hidden, num_layers=args.num_layers, chemistry=args.dataset if args.chemistry else None
+        len(vocabulary), MAX_BOND_ORDER, hidden=args.hidden, num_layers=args.num_layers,
+        features=ChemistryFeatures(vocabulary) if args.chemistry else None,
     )
     energy.load_state_dict(torch.load(args.energy, weights_only=True))
     energy.eval()
@@ -119,9 +123,11 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
         if start == "test":
             x = test_graphs
         else:
-            prior = training_atom_prior(args.dataset) if start == "prior" else None
+            prior = fitted_atom_prior(args.dataset) if start == "prior" else None
             x = MolGraphSpace(vocabulary, connected_noise=True, atom_prior=prior).noise(args.num_chains, generator)
-        sampler = graph_gibbs_with_gradients(energy, vocabulary, valence_aware=args.valence_aware, temperature=args.temperature)
+        sampler = graph_gibbs_with_gradients(
+            energy, MolGraphSpace(vocabulary), constrained=args.valence_aware, temperature=args.temperature
+        )
         state = sampler.init(x, None)
         rows.append({"start": start, "step": 0, **score(state.x, energy, reference)})
         for step in range(1, args.steps + 1):

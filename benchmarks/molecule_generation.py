@@ -54,20 +54,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table  # noqa: E402
 
 from structebm.chem.convert import mol_from_smiles  # noqa: E402
+from structebm.chem.dense import MAX_BOND_ORDER  # noqa: E402
 from structebm.chem.evaluate import METRIC_KEYS, MoleculeReference  # noqa: E402
-from structebm.chem.metrics import corrected_molecules, invalidity_reasons  # noqa: E402
+from structebm.chem.features import ChemistryFeatures  # noqa: E402
+from structebm.chem.generation import (  # noqa: E402
+    VARIANTS,
+    MoleculeReplayBuffer,
+    fitted_atom_prior,
+    generation_metrics,
+    molecule_sampler,
+    sample_molecules,
+)
+from structebm.chem.metrics import DecodedMolecules  # noqa: E402
 from structebm.chem.statistics import molecule_statistics  # noqa: E402
 from structebm.data.molecule_datamodule import MoleculeDataModule  # noqa: E402
 from structebm.energies.graph import RelationalGraphEnergy  # noqa: E402
 from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
 from structebm.training.module import EBMModule  # noqa: E402
-from structebm.training.molecule_report import (  # noqa: E402
-    VARIANTS,
-    MoleculeReplayBuffer,
-    generation_metrics,
-    molecule_sampler,
-    sample_molecules,
-)
 
 HEADLINE = ("validity_with_correction", "uniqueness", "novelty", "fcd", "nspdk")
 PUBLISHED = {
@@ -114,7 +117,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                              "frequencies instead of uniformly (AtomPrior)")
     parser.add_argument("--chemistry", action=argparse.BooleanOptionalAction, default=True,
                         help="give the energy the valence features and learned violation terms "
-                             "(RelationalGraphEnergy's chemistry=DATASET)")
+                             "(RelationalGraphEnergy's features=ChemistryFeatures(DATASET))")
     parser.add_argument("--energy-magnitude-weight", type=float, default=0.05,
                         help="alpha of the energy-magnitude penalty; it keeps energies within about 1 / (2 alpha) nats of 0")
     parser.add_argument("--max-test-molecules", type=int, default=None, help="cap the reference set (default: all)")
@@ -140,8 +143,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def build_energy(args: argparse.Namespace, data: MoleculeDataModule) -> RelationalGraphEnergy:
     return RelationalGraphEnergy(
-        len(data.vocabulary), hidden=args.hidden, num_layers=args.num_layers,
-        chemistry=args.dataset if args.chemistry else None,
+        len(data.vocabulary), MAX_BOND_ORDER, hidden=args.hidden, num_layers=args.num_layers,
+        features=ChemistryFeatures(data.vocabulary) if args.chemistry else None,
     )
 
 
@@ -157,7 +160,7 @@ def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule
         ),
         num_steps=args.pcd_steps,
         generator_seed=args.seed,
-        sampler_options={"dataset": args.dataset, "method": "gibbs_with_gradients", "valence_aware": False},
+        sampler_options={"dataset": args.dataset, "method": "gibbs_with_gradients", "constrained": False},
         energy_magnitude_weight=args.energy_magnitude_weight,
     )
     module = EBMModule(energy, objective, optimizer=lambda p: torch.optim.Adam(p, lr=args.lr, betas=(0.0, 0.999)))
@@ -177,22 +180,23 @@ def evaluate(
 ) -> dict[str, dict[str, Any]]:
     """Sample and score the variants of ``args.variants``; grids go beside the JSON file."""
     results: dict[str, dict[str, Any]] = {}
-    atom_prior = data.atom_prior() if args.train_atom_prior else None
+    atom_prior = fitted_atom_prior(args.dataset) if args.train_atom_prior else None
     test = MoleculeReference(data.test_smiles)
     for variant in args.variants:
         generator = torch.Generator(device=next(energy.parameters()).device).manual_seed(args.seed + 1)
         begin = time.perf_counter()
         graphs = sample_molecules(
             energy, data.vocabulary, args.num_samples, args.sampling_steps, generator,
-            valence_aware=variant == "valence_aware", connected_noise=args.connected_noise, atom_prior=atom_prior,
+            constrained=variant == "valence_aware", connected_noise=args.connected_noise, atom_prior=atom_prior,
             temperature=args.temperature,
         )
         seconds = time.perf_counter() - begin
         grid = out.with_name(f"{out.stem}_{variant}.png")
-        scores = generation_metrics(graphs, data.vocabulary, data.train_smiles, test, METRIC_KEYS, grid)
-        valid = [mol for mol in corrected_molecules(graphs.to("cpu"), data.vocabulary) if mol is not None]
+        decoded = DecodedMolecules(graphs, data.vocabulary)  # decoded once for scores, reasons and statistics
+        scores = generation_metrics(decoded, data.vocabulary, data.train_smiles, test, METRIC_KEYS, grid)
+        valid = [mol for mol in decoded.corrected if mol is not None]
         results[variant] = {
-            **scores, "invalid_reasons": invalidity_reasons(graphs.to("cpu"), data.vocabulary),
+            **scores, "invalid_reasons": decoded.invalidity_reasons,
             "statistics": molecule_statistics(valid, data.vocabulary) if valid else None,
             "sampling_seconds": seconds, "samples_per_second": args.num_samples / seconds,
         }
@@ -258,8 +262,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         "samples_per_second": unconstrained.get("samples_per_second"),
         "num_samples": args.num_samples,
         "violation_weights": (
-            None if energy.violation_log_weight is None
-            else dict(zip(("valence_excess", "extra_fragments"), energy.violation_log_weight.detach().exp().tolist()))
+            None if energy.term_log_weight is None
+            else dict(zip(("valence_excess", "extra_fragments"), energy.term_log_weight.detach().exp().tolist()))
         ),
         "variants": variants,
         "test_statistics": molecule_statistics([mol_from_smiles(s) for s in data.test_smiles], data.vocabulary),

@@ -162,11 +162,12 @@ def dense_to_mols(
     RDKit rejects it. Empty slots are dropped, so atom ``k`` of the molecule is the ``k``-th
     occupied slot.
     """
-    graph.validate(len(vocabulary))
-    atoms = graph.atoms.detach().cpu().numpy()
-    bonds = graph.bonds.detach().cpu().numpy()
-    if bonds.max(initial=0) > MAX_BOND_ORDER:
-        raise ValueError(f"dense_to_mols: bond orders above {MAX_BOND_ORDER}")
+    try:
+        graph.validate(len(vocabulary), MAX_BOND_ORDER)
+    except ValueError as error:
+        raise ValueError(f"dense_to_mols: {error}") from None
+    atoms = graph.nodes.detach().cpu().numpy()
+    bonds = graph.edges.detach().cpu().numpy()
     return [_decode(atoms[b], bonds[b], vocabulary, sanitize) for b in range(graph.batch_size)]
 
 

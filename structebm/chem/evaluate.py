@@ -29,7 +29,7 @@ from rdkit import Chem
 from structebm.chem.convert import mol_to_networkx, mol_to_smiles
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.fcd import fcd_statistics, frechet_chemnet_distance
-from structebm.chem.metrics import largest_fragment, novelty, uniqueness, validity_report
+from structebm.chem.metrics import DecodedMolecules, largest_fragment, novelty, uniqueness, validity_report
 from structebm.chem.moses_metrics import (
     fragment_similarity,
     internal_diversity,
@@ -54,7 +54,7 @@ METRIC_KEYS = (
     "scaf",
 )
 
-Generated = Union[DenseMolGraph, Sequence[Optional[Union[str, Chem.Mol]]]]
+Generated = Union[DenseMolGraph, DecodedMolecules, Sequence[Optional[Union[str, Chem.Mol]]]]
 
 
 def _validities_of_molecules(generated: Sequence[Optional[Union[str, Chem.Mol]]]) -> tuple[float, float, List[str]]:
@@ -118,8 +118,9 @@ def evaluate_molecules(
     """Score generated molecules (see the module docstring for the keys).
 
     Args:
-        generated: a :class:`DenseMolGraph` batch (needs ``vocabulary``), or a list of SMILES /
-            RDKit molecules with ``None`` for failed generations.
+        generated: a :class:`DenseMolGraph` batch (needs ``vocabulary``), a
+            :class:`~structebm.chem.metrics.DecodedMolecules` (decoded once, reused by the caller),
+            or a list of SMILES / RDKit molecules with ``None`` for failed generations.
         train_smiles: canonical SMILES of the training set (for novelty).
         test_smiles: SMILES of the test set (for FCD, NSPDK, SNN, Frag, Scaf), or a
             :class:`MoleculeReference` of them to reuse across calls.
@@ -131,9 +132,9 @@ def evaluate_molecules(
     unknown = sorted(set(metrics) - set(METRIC_KEYS))
     if unknown:
         raise ValueError(f"evaluate_molecules: unknown metrics {unknown}; choose from {list(METRIC_KEYS)}")
-    if isinstance(generated, DenseMolGraph):
-        if vocabulary is None:
-            raise ValueError("evaluate_molecules: a DenseMolGraph needs its vocabulary")
+    if isinstance(generated, DenseMolGraph) and vocabulary is None:
+        raise ValueError("evaluate_molecules: a DenseMolGraph needs its vocabulary")
+    if isinstance(generated, (DenseMolGraph, DecodedMolecules)):
         report = validity_report(generated, vocabulary)
         raw, corrected, valid = report.validity_without_correction, report.validity_with_correction, report.valid_smiles
     else:

@@ -16,12 +16,16 @@ Definitions (``G`` = all generated graphs, ``V`` = canonical SMILES of the valid
   hypervalent fragments such as ``C[O+]=[IH]`` sanitize but do not survive that round trip).
 
 Uniqueness and novelty are computed on the corrected valid molecules, as GDSS does.
+
+:class:`DecodedMolecules` decodes a batch once (as generated, without sanitization, and
+corrected) and every figure above, the invalidity reasons and the molecule grid read from it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence
+from functools import cached_property
+from typing import Iterable, List, Optional, Sequence, Union
 
 from rdkit import Chem, rdBase
 
@@ -31,6 +35,7 @@ from structebm.chem.valence import correct_valence, is_valence_valid
 from structebm.chem.vocab import AtomVocabulary
 
 __all__ = [
+    "DecodedMolecules",
     "ValidityReport",
     "largest_fragment",
     "validity_without_correction",
@@ -61,15 +66,12 @@ def _is_single_valid(mol: Optional[Chem.Mol]) -> bool:
     return mol is not None and len(Chem.GetMolFrags(mol)) == 1
 
 
-def validity_without_correction(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> float:
+def validity_without_correction(graph: Union[DenseMolGraph, "DecodedMolecules"], vocabulary: AtomVocabulary) -> float:
     """Fraction of all graphs that sanitize as generated and form one connected molecule."""
-    if graph.batch_size == 0:
-        raise ValueError("validity_without_correction: got an empty batch")
-    mols = dense_to_mols(graph, vocabulary, sanitize=True)
-    return sum(_is_single_valid(m) for m in mols) / len(mols)
+    return _decoded(graph, vocabulary).validity_without_correction
 
 
-def invalidity_reasons(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> dict[str, float]:
+def invalidity_reasons(graph: Union[DenseMolGraph, "DecodedMolecules"], vocabulary: AtomVocabulary) -> dict[str, float]:
     """Why graphs fail validity without correction, as fractions of all graphs.
 
     Returns ``empty`` (no atoms), ``over_valent`` (some atom carries more bonds than its type
@@ -77,23 +79,7 @@ def invalidity_reasons(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> dict
     connected, yet RDKit does not sanitize it). A graph both over-valent and disconnected counts in
     both, so the fractions may sum to more than ``1 - validity``.
     """
-    if graph.batch_size == 0:
-        raise ValueError("invalidity_reasons: got an empty batch")
-    empty = (graph.num_atoms == 0).tolist()
-    over_valent = (~is_valence_valid(graph, vocabulary)).tolist()
-    raw = dense_to_mols(graph, vocabulary, sanitize=False)
-    disconnected = [m is not None and len(Chem.GetMolFrags(m)) > 1 for m in raw]
-    sanitized = dense_to_mols(graph, vocabulary, sanitize=True)
-    other = [
-        m is None and not (e or o or d) for m, e, o, d in zip(sanitized, empty, over_valent, disconnected)
-    ]
-    n = graph.batch_size
-    return {
-        "empty": sum(empty) / n,
-        "over_valent": sum(over_valent) / n,
-        "disconnected": sum(disconnected) / n,
-        "other": sum(other) / n,
-    }
+    return _decoded(graph, vocabulary).invalidity_reasons
 
 
 def corrected_molecules(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> List[Optional[Chem.Mol]]:
@@ -116,14 +102,84 @@ def corrected_molecules(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> Lis
     return out
 
 
-def validity_report(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> ValidityReport:
+class DecodedMolecules:
+    """A batch of generated graphs decoded once: as generated, unsanitized, and corrected.
+
+    Every view is computed on first use and kept, so scoring, invalidity reasons, statistics
+    and drawings of one batch share the RDKit work.
+
+    Args:
+        graph: the generated graphs (moved to the CPU).
+        vocabulary: their atom vocabulary.
+    """
+
+    def __init__(self, graph: DenseMolGraph, vocabulary: AtomVocabulary) -> None:
+        if graph.batch_size == 0:
+            raise ValueError("DecodedMolecules: got an empty batch")
+        self.graph = graph.to("cpu")
+        self.vocabulary = vocabulary
+
+    def __len__(self) -> int:
+        return self.graph.batch_size
+
+    @cached_property
+    def as_generated(self) -> List[Optional[Chem.Mol]]:
+        """Sanitized molecules exactly as generated (``None`` where RDKit rejects one)."""
+        return dense_to_mols(self.graph, self.vocabulary, sanitize=True)
+
+    @cached_property
+    def unsanitized(self) -> List[Optional[Chem.Mol]]:
+        """Molecules as generated, not sanitized (``None`` only for empty graphs)."""
+        return dense_to_mols(self.graph, self.vocabulary, sanitize=False)
+
+    @cached_property
+    def corrected(self) -> List[Optional[Chem.Mol]]:
+        """:func:`corrected_molecules` of the batch."""
+        return corrected_molecules(self.graph, self.vocabulary)
+
+    @cached_property
+    def valid_smiles(self) -> List[str]:
+        """Canonical SMILES of the corrected valid molecules."""
+        return [mol_to_smiles(m) for m in self.corrected if m is not None]
+
+    @property
+    def validity_without_correction(self) -> float:
+        return sum(_is_single_valid(m) for m in self.as_generated) / len(self)
+
+    @property
+    def validity_with_correction(self) -> float:
+        return len(self.valid_smiles) / len(self)
+
+    @cached_property
+    def invalidity_reasons(self) -> dict[str, float]:
+        """See :func:`invalidity_reasons`."""
+        empty = (self.graph.num_nodes == 0).tolist()
+        over_valent = (~is_valence_valid(self.graph, self.vocabulary)).tolist()
+        disconnected = [m is not None and len(Chem.GetMolFrags(m)) > 1 for m in self.unsanitized]
+        other = [
+            m is None and not (e or o or d)
+            for m, e, o, d in zip(self.as_generated, empty, over_valent, disconnected)
+        ]
+        n = len(self)
+        return {
+            "empty": sum(empty) / n,
+            "over_valent": sum(over_valent) / n,
+            "disconnected": sum(disconnected) / n,
+            "other": sum(other) / n,
+        }
+
+
+def _decoded(graph: Union[DenseMolGraph, DecodedMolecules], vocabulary: AtomVocabulary) -> DecodedMolecules:
+    return graph if isinstance(graph, DecodedMolecules) else DecodedMolecules(graph, vocabulary)
+
+
+def validity_report(graph: Union[DenseMolGraph, DecodedMolecules], vocabulary: AtomVocabulary) -> ValidityReport:
     """Both validities and the canonical SMILES of the corrected valid molecules."""
-    corrected = corrected_molecules(graph, vocabulary)
-    valid_smiles = [mol_to_smiles(m) for m in corrected if m is not None]
+    decoded = _decoded(graph, vocabulary)
     return ValidityReport(
-        validity_without_correction=validity_without_correction(graph, vocabulary),
-        validity_with_correction=len(valid_smiles) / graph.batch_size,
-        valid_smiles=valid_smiles,
+        validity_without_correction=decoded.validity_without_correction,
+        validity_with_correction=decoded.validity_with_correction,
+        valid_smiles=decoded.valid_smiles,
     )
 
 

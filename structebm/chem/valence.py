@@ -1,5 +1,7 @@
-"""Valence rules on dense molecular graphs and the standard valency correction.
+"""The valence rule on dense molecular graphs, as a graph constraint, and the standard valency correction.
 
+A molecular graph is a :class:`~structebm.graphs.state.DenseGraph` whose node values index an
+:class:`~structebm.chem.vocab.AtomVocabulary` and whose edge values are bond orders ``0..3``.
 The valence of atom ``i`` is the sum of its bond orders to other heavy atoms,
 
 .. math::
@@ -9,6 +11,17 @@ and the graph is valence-valid when :math:`v_i \\le v_{\\max}(\\mathrm{type}_i)`
 atom, with :math:`v_{\\max}` the largest valence RDKit accepts for the element and charge
 (:attr:`~structebm.chem.vocab.AtomType.max_valence`); implicit hydrogens fill the rest.
 Because bonds are kekulized, this check agrees with RDKit sanitization.
+
+:class:`ValenceConstraint` is this rule as a :class:`~structebm.graphs.constraints.GraphConstraint`
+(the only place it is written): a move is legal iff no atom ends above its maximum valence,
+
+.. math::
+    \\text{atom } i \\leftarrow k: \\; v_i \\le v_{\\max}(k), \\qquad
+    \\text{bond } (i, j) \\leftarrow r: \\; v_i - b_{ij} + r \\le v_{\\max}(a_i)
+    \\;\\text{and}\\; v_j - b_{ij} + r \\le v_{\\max}(a_j),
+
+and every other atom is within its valence. Its ``repair`` is the correction below without
+charge changes, so valence-valid noise graphs come from the graph space itself.
 
 **Valency correction** (the rule of MoFlow, Zang & Wang 2020, reused by GDSS, Jo et al. 2022):
 
@@ -29,25 +42,74 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from structebm.chem.dense import DenseMolGraph
-from structebm.chem.vocab import AtomVocabulary
+from typing import TYPE_CHECKING, Optional, Union
 
-__all__ = ["atom_valences", "valence_excess", "valence_violations", "is_valence_valid", "correct_valence"]
+from structebm.chem.dense import MAX_BOND_ORDER, DenseMolGraph
+from structebm.chem.vocab import AtomVocabulary, get_vocabulary
+from structebm.graphs.constraints import GraphConstraint, others_valid
+
+if TYPE_CHECKING:
+    from structebm.graphs.space import GraphSpace
+
+__all__ = ["ValenceConstraint", "atom_valences", "valence_excess", "valence_violations", "is_valence_valid",
+           "correct_valence"]
 
 _CHARGEABLE_ELEMENTS = ("N", "O", "S")
 
 
 def atom_valences(graph: DenseMolGraph) -> Tensor:
     """``[B, N]`` sum of bond orders of every slot (0 for empty slots)."""
-    return graph.bonds.sum(dim=2)
+    return graph.edges.sum(dim=2)
+
+
+class ValenceConstraint(GraphConstraint):
+    """No atom above the maximum valence of its type (see the module docstring).
+
+    Args:
+        vocabulary: the atom vocabulary (or its registered name) giving :math:`v_{\\max}`.
+
+    Shapes:
+        - ``max_valence``: ``[A + 1]`` long (entry 0, the empty slot, is 0)
+    """
+
+    def __init__(self, vocabulary: Union[str, AtomVocabulary]) -> None:
+        self.vocabulary = get_vocabulary(vocabulary) if isinstance(vocabulary, str) else vocabulary
+        self.max_valence = self.vocabulary.max_valence_table()
+
+    def __repr__(self) -> str:
+        return f"ValenceConstraint({self.vocabulary.name!r})"
+
+    def excess(self, x: DenseMolGraph) -> Tensor:
+        """``[B, N]`` long: :math:`\\max(0, v_i - v_{\\max}(a_i))`."""
+        return (atom_valences(x) - self.max_valence.to(x.device)[x.nodes]).clamp(min=0)
+
+    def is_valid(self, x: DenseMolGraph) -> Tensor:
+        return (self.excess(x) == 0).all(dim=1)
+
+    def legal_node_values(self, x: DenseMolGraph, space: "GraphSpace") -> Tensor:
+        over = self.excess(x) > 0
+        others = (over.sum(dim=1, keepdim=True) - over.long()) == 0  # [B, N]
+        fits = atom_valences(x)[:, :, None] <= self.max_valence.to(x.device)[None, None, :]
+        return fits & others[:, :, None]
+
+    def legal_edge_values(self, x: DenseMolGraph, space: "GraphSpace") -> Tensor:
+        rows, cols = space.upper_pairs(x.device)
+        room = self.max_valence.to(x.device)[x.nodes] - atom_valences(x)  # free valence, [B, N]
+        current = x.edges[:, rows, cols]
+        room_without_bond = torch.minimum(room[:, rows], room[:, cols]) + current  # [B, P]
+        orders = torch.arange(space.num_edge_values, device=x.device)
+        rest = others_valid(room < 0, rows, cols)
+        return (orders[None, None, :] <= room_without_bond[:, :, None]) & rest[:, :, None]
+
+    def repair(self, x: DenseMolGraph, space: "GraphSpace", generator: Optional[torch.Generator] = None) -> DenseMolGraph:
+        """:func:`correct_valence` without charge changes."""
+        return correct_valence(x, self.vocabulary, adjust_charges=False)
 
 
 def valence_excess(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> Tensor:
     """``[B, N]`` long: ``v_i - v_max(type_i)`` where positive, else 0 (and 0 on empty slots)."""
-    graph.validate(len(vocabulary))
-    max_valence = vocabulary.max_valence_table(graph.atoms.device)[graph.atoms]
-    excess = (atom_valences(graph) - max_valence).clamp(min=0)
-    return excess * graph.mask
+    graph.validate(len(vocabulary), MAX_BOND_ORDER)
+    return ValenceConstraint(vocabulary).excess(graph) * graph.mask
 
 
 def valence_violations(graph: DenseMolGraph, vocabulary: AtomVocabulary) -> Tensor:
@@ -80,9 +142,9 @@ def correct_valence(graph: DenseMolGraph, vocabulary: AtomVocabulary, adjust_cha
     Shapes:
         - input and output: ``atoms [B, N]``, ``bonds [B, N, N]``
     """
-    graph.validate(len(vocabulary))
-    atoms = graph.atoms.clone()
-    bonds = graph.bonds.clone()
+    graph.validate(len(vocabulary), MAX_BOND_ORDER)
+    atoms = graph.nodes.clone()
+    bonds = graph.edges.clone()
     max_valence = vocabulary.max_valence_table(atoms.device)
     if adjust_charges:
         charged = _charge_table(vocabulary, atoms.device)[atoms]

@@ -1,8 +1,8 @@
 """Shared pieces of the graph samplers: argument checks, single-site edits and step diagnostics.
 
 Used by :mod:`structebm.samplers.graph_moves` (Gibbs) and
-:mod:`structebm.samplers.graph_gwg` (Gibbs-with-gradients); see the former for the sites
-(atom slots and bond pairs) and their legal values.
+:mod:`structebm.samplers.graph_gwg` (Gibbs-with-gradients); see
+:mod:`structebm.graphs.space` for the sites (node slots and pairs) and their legal values.
 """
 
 from __future__ import annotations
@@ -12,36 +12,38 @@ from typing import Literal, Optional
 import torch
 from torch import Tensor, nn
 
-from structebm.chem.dense import DenseMolGraph
-from structebm.chem.graph_space import MolGraphSpace
-from structebm.chem.vocab import AtomVocabulary
 from structebm.energies.base import check_energy_output
+from structebm.graphs.space import GraphSpace
+from structebm.graphs.state import DenseGraph
 from structebm.samplers.base import ChainDivergedError, StepInfo
 
-__all__ = ["SiteKind", "build_space", "check_start", "check_shape", "checked_values", "set_sites", "pad_columns", "step_info"]
+__all__ = ["SiteKind", "check_space", "check_start", "check_shape", "checked_values", "set_sites", "pad_columns",
+           "step_info"]
 
-SiteKind = Literal["atoms", "bonds", "atoms_and_bonds"]
+SiteKind = Literal["nodes", "edges", "nodes_and_edges"]
 
 
-def build_space(energy: nn.Module, vocabulary: AtomVocabulary, where: str) -> MolGraphSpace:
-    space = MolGraphSpace(vocabulary)
-    if space.max_atoms < 2:
-        raise ValueError(f"{where}: graph moves need at least 2 atom slots, vocabulary has max_atoms={space.max_atoms}")
-    declared = getattr(energy, "num_atom_types", None)
-    if isinstance(declared, int) and declared != len(vocabulary):
-        raise ValueError(
-            f"{where}: the energy has {declared} atom types but vocabulary {vocabulary.name!r} has {len(vocabulary)}"
-        )
+def check_space(energy: nn.Module, space: GraphSpace, where: str, least_nodes: int = 2) -> GraphSpace:
+    """``space`` after checking it is a :class:`GraphSpace` whose alphabets match the energy's declared ones."""
+    if not isinstance(space, GraphSpace):
+        raise TypeError(f"{where}: space must be a GraphSpace, got {type(space).__name__}")
+    if space.max_nodes < least_nodes:
+        raise ValueError(f"{where}: graph moves need at least {least_nodes} slots, the space has max_nodes={space.max_nodes}")
+    for name in ("num_node_types", "num_edge_types"):
+        declared = getattr(energy, name, None)
+        if isinstance(declared, int) and declared != getattr(space, name):
+            raise ValueError(f"{where}: the energy has {name}={declared} but the space has {getattr(space, name)}")
     return space
 
 
-def check_start(space: MolGraphSpace, x: DenseMolGraph, c: Optional[Tensor], valence_aware: bool, where: str) -> None:
+def check_start(space: GraphSpace, x: DenseGraph, c: Optional[Tensor], constrained: bool, where: str) -> None:
+    """Check start graphs (and with ``constrained`` their validity) and the condition's batch size."""
     space.validate(x, where)
     if c is not None and (not isinstance(c, Tensor) or c.dim() < 1 or c.shape[0] != x.batch_size):
         got = tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__
         raise ValueError(f"{where}: c must be None or a tensor with batch size {x.batch_size} first, got {got}")
-    if valence_aware:
-        space.check_valence_valid(x, where)
+    if constrained:
+        space.check_valid(x, where)
 
 
 def check_shape(values: Tensor, count: int, where: str) -> None:
@@ -59,16 +61,16 @@ def checked_values(values: Tensor, count: int, where: str) -> Tensor:
 
 
 def set_sites(
-    atoms: Tensor, bonds: Tensor, is_atom: Tensor, slot: Tensor, row: Tensor, col: Tensor, value: Tensor
-) -> DenseMolGraph:
-    """Copy of the graphs with one site per row set to ``value`` (atom ``slot`` or bond ``(row, col)``)."""
-    index = torch.arange(atoms.shape[0], device=atoms.device)
-    atoms, bonds = atoms.clone(), bonds.clone()
-    atoms[index, slot] = torch.where(is_atom, value, atoms[index, slot])
-    order = torch.where(is_atom, bonds[index, row, col], value)
-    bonds[index, row, col] = order
-    bonds[index, col, row] = order
-    return DenseMolGraph(atoms, bonds, atoms > 0)
+    nodes: Tensor, edges: Tensor, is_node: Tensor, slot: Tensor, row: Tensor, col: Tensor, value: Tensor
+) -> DenseGraph:
+    """Copy of the graphs with one site per row set to ``value`` (node ``slot`` or edge ``(row, col)``)."""
+    index = torch.arange(nodes.shape[0], device=nodes.device)
+    nodes, edges = nodes.clone(), edges.clone()
+    nodes[index, slot] = torch.where(is_node, value, nodes[index, slot])
+    edge_value = torch.where(is_node, edges[index, row, col], value)
+    edges[index, row, col] = edge_value
+    edges[index, col, row] = edge_value
+    return DenseGraph(nodes, edges, nodes > 0)
 
 
 def pad_columns(mask: Tensor, width: int) -> Tensor:
@@ -77,8 +79,8 @@ def pad_columns(mask: Tensor, width: int) -> Tensor:
 
 
 def step_info(
-    space: MolGraphSpace, x: DenseMolGraph, values: Tensor, extra: Optional[dict[str, Tensor]] = None, **fields: Tensor
+    space: GraphSpace, x: DenseGraph, values: Tensor, extra: Optional[dict[str, Tensor]] = None, **fields: Tensor
 ) -> StepInfo:
-    """``StepInfo`` with ``extra["valence_valid"]`` (1.0 where ``x`` is valence-valid) added."""
-    extra = {"valence_valid": space.valence_valid(x).to(values.dtype), **(extra or {})}
+    """``StepInfo`` with ``extra["valid"]`` (1.0 where ``x`` satisfies every constraint of the space) added."""
+    extra = {"valid": space.is_valid(x).to(values.dtype), **(extra or {})}
     return StepInfo(energy=values, extra=extra, **fields)

@@ -1,12 +1,12 @@
-"""Single-site moves on dense molecular graphs: Gibbs (Gibbs-with-gradients is in :mod:`~structebm.samplers.graph_gwg`).
+"""Single-site moves on dense graphs: Gibbs (Gibbs-with-gradients is in :mod:`~structebm.samplers.graph_gwg`).
 
-A graph has ``N`` atom sites (values ``0..A``, ``0`` = empty slot) and ``P = N(N-1)/2`` bond
-sites ``i < j`` (orders ``0..3``; the bond tensor stays symmetric). Which values a site may
-take is decided by :class:`~structebm.chem.graph_space.MolGraphSpace`: never a bond to an
-empty slot, and with ``valence_aware=True`` never an atom above its maximum valence. With
-valence-aware moves the target is :math:`p(G) \\propto e^{-E(G, c)} \\, [G \\text{ valence-valid}]`
-and chains must start from valence-valid graphs; otherwise it is :math:`e^{-E(G, c)}` over all
-structurally consistent graphs. A ``temperature`` :math:`T` tempers either target to
+A graph of a :class:`~structebm.graphs.space.GraphSpace` has ``N`` node sites (values ``0..K``,
+``0`` = empty slot) and ``P = N(N-1)/2`` edge sites ``i < j`` (values ``0..R``; the edge tensor
+stays symmetric). Which values a site may take is decided by the space: never an edge on an
+empty slot, and with ``constrained=True`` never a move that breaks one of the space's
+constraints (for molecules: the valence rule). With constrained moves the target is
+:math:`p(G) \\propto e^{-E(G, c)} \\, [G \\text{ valid}]` and chains must start from valid graphs;
+otherwise it is :math:`e^{-E(G, c)}` over all structurally consistent graphs. A ``temperature`` :math:`T` tempers either target to
 :math:`p_T(G) \\propto p(G)^{1/T}`, i.e. :math:`E` is replaced by :math:`E / T`: :math:`T > 1` flattens
 it (more diverse samples), :math:`T < 1` sharpens it. The energies carried in the state and
 reported are those of ``energy`` itself, untempered.
@@ -28,13 +28,12 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from structebm.chem.dense import DenseMolGraph
-from structebm.chem.graph_space import NUM_BOND_VALUES
-from structebm.chem.vocab import AtomVocabulary
+from structebm.graphs.space import GraphSpace
+from structebm.graphs.state import DenseGraph
 from structebm.samplers._categorical import sample_categorical
 from structebm.samplers._graph_sites import (
     SiteKind,
-    build_space,
+    check_space,
     check_start,
     checked_values,
     pad_columns,
@@ -48,66 +47,66 @@ __all__ = ["graph_gibbs"]
 
 def graph_gibbs(
     energy: nn.Module,
-    vocabulary: AtomVocabulary,
-    valence_aware: bool = True,
-    sites: SiteKind = "atoms_and_bonds",
+    space: GraphSpace,
+    constrained: bool = False,
+    sites: SiteKind = "nodes_and_edges",
     temperature: float = 1.0,
 ) -> SamplingAlgorithm:
-    """Build a random-scan Gibbs sampler over atom types and bond orders (see the module docstring).
+    """Build a random-scan Gibbs sampler over node and edge values (see the module docstring).
 
     Args:
-        energy: ``E(G, c) -> [B]`` on :class:`DenseMolGraph` batches.
-        vocabulary: the atom vocabulary; ``N = vocabulary.max_atoms`` slots.
-        valence_aware: give zero probability to values that put an atom above its maximum valence.
-        sites: which sites are resampled: ``"atoms"``, ``"bonds"`` or ``"atoms_and_bonds"``.
+        energy: ``E(G, c) -> [B]`` on :class:`DenseGraph` batches.
+        space: the graph space (capacity ``N``, alphabets, constraints).
+        constrained: give zero probability to values that break a constraint of ``space``.
+        sites: which sites are resampled: ``"nodes"``, ``"edges"`` or ``"nodes_and_edges"``.
         temperature: sample :math:`e^{-E / T}` (a positive finite float; 1 is the energy's own target).
 
     Returns:
         ``SamplingAlgorithm(init, step)``; one step resamples one site per chain with one energy
         call on the other legal values of the site (a few per chain). ``StepInfo`` has ``energy``,
-        ``acceptance_rate`` (ones), ``extra["valence_valid"]`` (1 where the graph is valence-valid;
-        its mean is the valid fraction) and ``extra["site_changed"]`` (1 where the site's value changed).
+        ``acceptance_rate`` (ones), ``extra["valid"]`` (1 where the graph satisfies the space's
+        constraints; its mean is the valid fraction) and ``extra["site_changed"]`` (1 where the site's value changed).
 
     Shapes:
-        - x: ``DenseMolGraph`` atoms ``[B, N]``, bonds ``[B, N, N]``; c: ``None`` or ``[B, ...]``
-        - state.x: ``DenseMolGraph``; info fields: ``[B]``
+        - x: ``DenseGraph`` nodes ``[B, N]``, edges ``[B, N, N]``; c: ``None`` or ``[B, ...]``
+        - state.x: ``DenseGraph``; info fields: ``[B]``
     """
-    space = build_space(energy, vocabulary, "graph_gibbs")
+    space = check_space(energy, space, "graph_gibbs")
     inverse_temperature = 1.0 / check_positive(temperature, "temperature", "graph_gibbs")
-    site_ranges = {"atoms": (0, space.max_atoms), "bonds": (space.max_atoms, space.max_atoms + space.num_pairs)}
-    site_ranges["atoms_and_bonds"] = (0, space.max_atoms + space.num_pairs)
+    n = space.max_nodes
+    site_ranges = {"nodes": (0, n), "edges": (n, n + space.num_pairs), "nodes_and_edges": (0, n + space.num_pairs)}
     if sites not in site_ranges:
         raise ValueError(f"graph_gibbs: sites must be one of {sorted(site_ranges)}, got {sites!r}")
     first_site, end_site = site_ranges[sites]
-    width = max(space.num_atom_values, NUM_BOND_VALUES)
+    width = max(space.num_node_values, space.num_edge_values)
 
-    def init(x: DenseMolGraph, c: Optional[Tensor] = None) -> ChainState:
-        check_start(space, x, c, valence_aware, "graph_gibbs.init")
-        x = DenseMolGraph(x.atoms.clone(), x.bonds.clone(), x.mask.clone())
+    def init(x: DenseGraph, c: Optional[Tensor] = None) -> ChainState:
+        check_start(space, x, c, constrained, "graph_gibbs.init")
+        x = x.clone()
         with torch.no_grad():
             values = checked_values(energy(x, c), x.batch_size, "graph_gibbs.init")
         return ChainState(x=x, c=c, energy=values, step=0)
 
     def step(state: ChainState, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
         x, c = state.x, state.c
-        device = x.atoms.device
+        device = x.device
         chains = torch.arange(x.batch_size, device=device)
         site = torch.randint(first_site, end_site, (x.batch_size,), generator=generator, device=device)
-        is_atom = site < space.max_atoms
-        slot = site.clamp(max=space.max_atoms - 1)
-        pair = (site - space.max_atoms).clamp(min=0)
+        is_node = site < n
+        slot = site.clamp(max=n - 1)
+        pair = (site - n).clamp(min=0)
         rows, cols = space.upper_pairs(device)
         row, col = rows[pair], cols[pair]
-        atom_legal = pad_columns(space.legal_atom_values(x, valence_aware)[chains, slot], width)
-        bond_legal = pad_columns(space.legal_bond_values(x, valence_aware)[chains, pair], width)
-        legal = torch.where(is_atom[:, None], atom_legal, bond_legal)  # [B, width]
+        node_legal = pad_columns(space.legal_node_values(x, constrained)[chains, slot], width)
+        edge_legal = pad_columns(space.legal_edge_values(x, constrained)[chains, pair], width)
+        legal = torch.where(is_node[:, None], node_legal, edge_legal)  # [B, width]
 
-        current = torch.where(is_atom, x.atoms[chains, slot], x.bonds[chains, row, col])
+        current = torch.where(is_node, x.nodes[chains, slot], x.edges[chains, row, col])
         alternatives = legal.clone()
         alternatives[chains, current] = False  # the current graph's energy is already in the state
         chain_of, value_of = alternatives.nonzero(as_tuple=True)  # one row per other legal value
         candidates = set_sites(
-            x.atoms[chain_of], x.bonds[chain_of], is_atom[chain_of], slot[chain_of], row[chain_of], col[chain_of], value_of
+            x.nodes[chain_of], x.edges[chain_of], is_node[chain_of], slot[chain_of], row[chain_of], col[chain_of], value_of
         )
         where = f"graph_gibbs.step {state.step + 1}"
         energies = state.energy[:, None].repeat(1, width)
@@ -122,9 +121,9 @@ def graph_gibbs(
         position[chain_of, value_of] = torch.arange(chain_of.shape[0], device=device)
         changed = choice != current
         chosen = position[chains, choice][changed]
-        atoms, bonds = x.atoms.clone(), x.bonds.clone()
-        atoms[changed], bonds[changed] = candidates.atoms[chosen], candidates.bonds[chosen]
-        new_x = DenseMolGraph(atoms, bonds, atoms > 0)
+        nodes, edges = x.nodes.clone(), x.edges.clone()
+        nodes[changed], edges[changed] = candidates.nodes[chosen], candidates.edges[chosen]
+        new_x = DenseGraph(nodes, edges, nodes > 0)
         new_energy = energies[chains, choice]
         new_state = ChainState(x=new_x, c=c, energy=new_energy, step=state.step + 1)
         info = step_info(

@@ -18,7 +18,8 @@ With ``num_flips = n > 1`` one step proposes a path ``x = z_0 → z_1 → … �
 ``n`` single-site changes, each drawn from the proposal built from the gradient at ``x``
 (evaluated at the current ``z_t``); the reverse path ``y → … → x`` is scored with the
 gradient at ``y``, and ``q`` above becomes the product over the path. This is an exact
-MH move on (state, path), so ``p`` stays invariant for every ``n``. One step costs one
+MH move on (state, path), so ``p`` stays invariant for every ``n``
+(:mod:`structebm.samplers._path_proposal`, shared with the graph sampler). One step costs one
 ``one_hot_energy`` evaluation and gradient (the one at ``x`` is kept in ``state.grad``).
 """
 
@@ -30,7 +31,8 @@ import torch
 from torch import Tensor, nn
 
 from structebm.energies.base import HasOneHotEnergy, check_energy_output, require
-from structebm.samplers._categorical import float_dtype_of, frozen_sites, sample_categorical
+from structebm.samplers._categorical import float_dtype_of, frozen_sites
+from structebm.samplers._path_proposal import propose_and_accept
 from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo, check_chain_finite
 from structebm.structured.enumerate import check_categorical_states, one_hot_states
 
@@ -113,31 +115,20 @@ def gibbs_with_gradients(
         frozen = frozen_sites(mask, x, "gibbs_with_gradients.step")
         immovable = frozen.all(dim=1)
 
-        z = x
-        log_q_forward = torch.zeros(x.shape[0], dtype=dtype, device=x.device)
-        path: list[tuple[Tensor, Tensor]] = []  # (z_{t+1}, flat index i*K + old value of site i)
-        for _ in range(num_flips):
-            log_probs = _proposal_log_probs(state.grad, z, frozen, immovable)
-            choice = sample_categorical(log_probs, generator)
-            log_q_forward = log_q_forward + log_probs.gather(1, choice[:, None]).squeeze(1)
+        def apply(z: Tensor, choice: Tensor) -> tuple[Tensor, Tensor]:
             site = torch.div(choice, K, rounding_mode="floor")
-            reverse_choice = site * K + z[chains, site]
+            reverse = site * K + z[chains, site]
             z = z.clone()
             z[chains, site] = choice % K
-            path.append((z, reverse_choice))
-        proposal = z
+            return z, reverse
 
         where = f"gibbs_with_gradients.step {state.step + 1}"
-        proposal_energy, proposal_grad = energy_and_grad(proposal, c, where)
-        log_q_reverse = torch.zeros_like(log_q_forward)
-        for z_next, reverse_choice in path:
-            log_probs = _proposal_log_probs(proposal_grad, z_next, frozen, immovable)
-            log_q_reverse = log_q_reverse + log_probs.gather(1, reverse_choice[:, None]).squeeze(1)
-
-        log_ratio = state.energy - proposal_energy + log_q_reverse - log_q_forward
-        log_uniform = torch.log(torch.rand(x.shape[0], generator=generator, device=x.device, dtype=dtype))
-        accepted = (log_uniform < log_ratio) & ~immovable
-        acceptance_rate = torch.where(immovable, torch.zeros_like(log_ratio), log_ratio.clamp(max=0.0).exp())
+        move = propose_and_accept(
+            x, state.energy, state.grad, num_flips, 1.0,
+            lambda grad, z: (_proposal_log_probs(grad, z, frozen, immovable), immovable),
+            apply, lambda z: energy_and_grad(z, c, where), generator,
+        )
+        proposal, proposal_energy, proposal_grad, accepted, acceptance_rate = move
 
         new_x = torch.where(accepted[:, None], proposal, x)
         new_energy = torch.where(accepted, proposal_energy, state.energy)

@@ -7,13 +7,14 @@ import json
 import torch
 
 from benchmarks.molecule_chains import SCORES, main
+from structebm.chem.features import ChemistryFeatures
 from structebm.chem.vocab import get_vocabulary
 from structebm.energies.graph import RelationalGraphEnergy
 
 
 def test_chains_from_each_start_are_scored_at_every_checkpoint(tmp_path):
     torch.manual_seed(0)
-    energy = RelationalGraphEnergy(len(get_vocabulary("qm9")), hidden=8, num_layers=1, chemistry="qm9")
+    energy = RelationalGraphEnergy(len(get_vocabulary("qm9")), 3, hidden=8, num_layers=1, features=ChemistryFeatures("qm9"))
     torch.save(energy.state_dict(), tmp_path / "energy.pt")
     out = tmp_path / "chains.json"
     rows = main([
@@ -35,7 +36,7 @@ def test_chains_from_each_start_are_scored_at_every_checkpoint(tmp_path):
 
 def test_a_training_reference_scores_against_training_molecules(tmp_path):
     torch.manual_seed(0)
-    energy = RelationalGraphEnergy(len(get_vocabulary("qm9")), hidden=8, num_layers=1, chemistry="qm9")
+    energy = RelationalGraphEnergy(len(get_vocabulary("qm9")), 3, hidden=8, num_layers=1, features=ChemistryFeatures("qm9"))
     torch.save(energy.state_dict(), tmp_path / "energy.pt")
     common = ["--energy", str(tmp_path / "energy.pt"), "--hidden", "8", "--num-layers", "1", "--starts", "test",
               "--num-chains", "6", "--steps", "2", "--every", "2", "--max-test-molecules", "40"]

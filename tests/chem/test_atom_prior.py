@@ -12,11 +12,11 @@ from tests.stats import Z_SCORE
 
 def test_fit_counts_atoms_and_types_exactly():
     atoms = torch.tensor([[1, 1, 2, 0], [3, 0, 0, 0], [1, 2, 0, 0], [1, 1, 1, 3]])
-    prior = AtomPrior.fit(atoms, num_atom_types=3)
+    prior = AtomPrior.fit(atoms, num_node_types=3)
     assert torch.allclose(prior.count_probs, torch.tensor([0.0, 0.25, 0.25, 0.25, 0.25]))
     # 10 atoms: six of type 1, two of type 2, two of type 3
     assert torch.allclose(prior.type_probs, torch.tensor([0.0, 6 / 10, 2 / 10, 2 / 10]))
-    assert prior.max_atoms == 4 and prior.num_atom_values == 4
+    assert prior.max_nodes == 4 and prior.num_node_values == 4
 
 
 def test_samples_follow_the_prior():
@@ -43,8 +43,8 @@ def test_noise_with_a_fitted_prior_is_valid_and_looks_like_its_data():
     space = MolGraphSpace(vocabulary, connected_noise=True, atom_prior=AtomPrior.fit(data, len(vocabulary)))
     graphs = space.noise(300, torch.Generator().manual_seed(1))
     assert is_valence_valid(graphs, vocabulary).all()
-    assert (graphs.num_atoms == 9).all()
-    assert set(graphs.atoms.unique().tolist()) <= {1, 3}
+    assert (graphs.num_nodes == 9).all()
+    assert set(graphs.nodes.unique().tolist()) <= {1, 3}
 
 
 def test_bad_priors_are_reported():
@@ -52,9 +52,9 @@ def test_bad_priors_are_reported():
         AtomPrior(torch.tensor([0.5, 0.6]), torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="empty slot"):
         AtomPrior(torch.tensor([0.0, 1.0]), torch.tensor([0.5, 0.5]))
-    with pytest.raises(ValueError, match="no atom"):
+    with pytest.raises(ValueError, match="no node"):
         AtomPrior.fit(torch.zeros((3, 4), dtype=torch.long), 2)
     with pytest.raises(ValueError, match=r"0\.\.2"):
         AtomPrior.fit(torch.tensor([[1, 3]]), 2)
-    with pytest.raises(ValueError, match="atom prior covers 4 slots"):
+    with pytest.raises(ValueError, match="node prior covers 4 slots"):
         MolGraphSpace(get_vocabulary("qm9"), atom_prior=AtomPrior.fit(torch.tensor([[1, 1, 0, 0]]), 8))

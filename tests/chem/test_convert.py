@@ -35,7 +35,7 @@ def test_round_trip_all_of_qm9():
     mols = [mol_from_smiles(s) for s in smiles]
     expected = [mol_to_smiles(m) for m in mols]
     graph = mols_to_dense(mols, QM9_VOCABULARY)
-    assert graph.atoms.shape == (133_885, 9)
+    assert graph.nodes.shape == (133_885, 9)
     graph.validate(len(QM9_VOCABULARY))
     decoded = dense_to_smiles(graph, QM9_VOCABULARY)
     mismatches = [(i, e, d) for i, (e, d) in enumerate(zip(expected, decoded)) if e != d]
@@ -55,10 +55,10 @@ def test_round_trip_zinc250k_sample():
 def test_charged_atoms_and_aromatic_nitrogen_round_trip():
     smiles = ["c1cc[nH]c1", "C[NH3+]", "CCC(=O)[O-]", "[C-]#[N+]C", "C[N+](C)(C)C"]
     graph = smiles_to_dense(smiles, QM9_VOCABULARY)
-    assert graph.atoms[1].tolist()[:2] == [1, QM9_VOCABULARY.index("N", 1)]
+    assert graph.nodes[1].tolist()[:2] == [1, QM9_VOCABULARY.index("N", 1)]
     assert dense_to_smiles(graph, QM9_VOCABULARY) == [canonical_smiles(s) for s in smiles]
     # kekulized: pyrrole has two double bonds and no aromatic order
-    assert int((graph.bonds[0] == 2).sum()) == 4
+    assert int((graph.edges[0] == 2).sum()) == 4
 
 
 def test_conversion_errors_name_the_problem():
@@ -88,19 +88,19 @@ def test_dense_validation_catches_bad_tensors():
     atoms = torch.tensor([[1, 1, 0]])
     bonds = torch.zeros(1, 3, 3, dtype=torch.long)
     bonds[0, 0, 1] = 1
-    with pytest.raises(ValueError, match="symmetric"):
+    with pytest.raises(ValueError, match="graph 0 has an asymmetric adjacency"):
         DenseMolGraph.from_tensors(atoms, bonds)
     bonds[0, 1, 0] = 1
     bonds[0, 0, 0] = 1
-    with pytest.raises(ValueError, match="zero diagonal"):
+    with pytest.raises(ValueError, match="graph 0 has a self-loop on node 0"):
         DenseMolGraph.from_tensors(atoms, bonds)
     bonds[0, 0, 0] = 0
     bonds[0, 0, 2] = bonds[0, 2, 0] = 1
-    with pytest.raises(ValueError, match="empty atom slots"):
+    with pytest.raises(ValueError, match="graph 0 has an edge on an empty slot"):
         DenseMolGraph.from_tensors(atoms, bonds)
-    with pytest.raises(ValueError, match=r"bonds must be \[B, N, N\]"):
+    with pytest.raises(ValueError, match=r"edges must be \[B, N, N\]"):
         DenseMolGraph.from_tensors(atoms, torch.zeros(1, 3, 2, dtype=torch.long))
-    with pytest.raises(ValueError, match="atoms must lie in 0..8"):
+    with pytest.raises(ValueError, match=r"graph 0 has node values \[9, 0, 0\] outside 0..8"):
         DenseMolGraph.from_tensors(torch.tensor([[9, 0, 0]]), torch.zeros(1, 3, 3, dtype=torch.long), 8)
 
 
@@ -112,14 +112,14 @@ def test_pyg_round_trip_with_holes_in_the_mask():
     assert batch.edge_index.shape[1] == 2 * (3 + 1 + 6)
     assert torch.equal(batch.edge_attr.sum(0), torch.tensor([2.0 * (2 + 3), 2.0 * (1 + 3), 2.0 * 1]))
     back = pyg_to_dense(batch, QM9_VOCABULARY)
-    assert torch.equal(back.atoms, graph.atoms) and torch.equal(back.bonds, graph.bonds)
+    assert torch.equal(back.nodes, graph.nodes) and torch.equal(back.edges, graph.edges)
     # a graph whose atoms sit in slots 1 and 3 comes back compacted into slots 0 and 1
     atoms = torch.tensor([[0, 1, 0, 3, 0, 0, 0, 0, 0]])
     bonds = torch.zeros(1, 9, 9, dtype=torch.long)
     bonds[0, 1, 3] = bonds[0, 3, 1] = 2
     holes = DenseMolGraph.from_tensors(atoms, bonds)
     compact = pyg_to_dense(dense_to_pyg(holes, QM9_VOCABULARY), QM9_VOCABULARY)
-    assert compact.atoms[0, :2].tolist() == [1, 3] and int(compact.bonds[0, 0, 1]) == 2
+    assert compact.nodes[0, :2].tolist() == [1, 3] and int(compact.edges[0, 0, 1]) == 2
     assert dense_to_smiles(compact, QM9_VOCABULARY) == dense_to_smiles(holes, QM9_VOCABULARY) == ["C=O"]
 
 

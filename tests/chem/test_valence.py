@@ -83,14 +83,14 @@ def test_correction_makes_over_valent_graphs_valid():
     corrected.validate(len(QM9_VOCABULARY))
     assert is_valence_valid(corrected, QM9_VOCABULARY).all()
     assert all(m is not None for m in dense_to_mols(corrected, QM9_VOCABULARY))
-    assert torch.equal(corrected.bonds[1], batch.bonds[1])  # valid graphs are untouched
-    assert int(corrected.bonds[0, 0].sum()) == 4  # one bond of the carbon removed
-    assert corrected.bonds[2, 0, 1] == 2 and corrected.bonds[2, 1, 2] == 2  # O=C=O
-    assert corrected.atoms[3, 0] == QM9_VOCABULARY.index("N", 1)  # quaternary ammonium
-    assert int(corrected.bonds[3, 0].sum()) == 4
-    assert corrected.bonds[4, 0, 1] == 1
+    assert torch.equal(corrected.edges[1], batch.edges[1])  # valid graphs are untouched
+    assert int(corrected.edges[0, 0].sum()) == 4  # one bond of the carbon removed
+    assert corrected.edges[2, 0, 1] == 2 and corrected.edges[2, 1, 2] == 2  # O=C=O
+    assert corrected.nodes[3, 0] == QM9_VOCABULARY.index("N", 1)  # quaternary ammonium
+    assert int(corrected.edges[3, 0].sum()) == 4
+    assert corrected.edges[4, 0, 1] == 1
     without_charges = correct_valence(batch[3], QM9_VOCABULARY, adjust_charges=False)
-    assert without_charges.atoms[0, 0] == 2 and int(without_charges.bonds[0, 0].sum()) == 3
+    assert without_charges.nodes[0, 0] == 2 and int(without_charges.edges[0, 0].sum()) == 3
 
 
 def test_correction_of_random_graphs_always_ends_valid():
@@ -104,6 +104,6 @@ def test_correction_of_random_graphs_always_ends_valid():
     assert not is_valence_valid(graph, QM9_VOCABULARY).all()
     corrected = correct_valence(graph, QM9_VOCABULARY)
     assert is_valence_valid(corrected, QM9_VOCABULARY).all()
-    assert (corrected.bonds <= graph.bonds).all()
+    assert (corrected.edges <= graph.edges).all()
     mols = dense_to_mols(corrected, QM9_VOCABULARY)
-    assert all(m is not None for m, count in zip(mols, graph.num_atoms.tolist()) if count > 0)
+    assert all(m is not None for m, count in zip(mols, graph.num_nodes.tolist()) if count > 0)

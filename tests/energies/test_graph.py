@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from structebm.chem.convert import smiles_to_dense
+from structebm.chem.features import ChemistryFeatures
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.vocab import QM9_VOCABULARY
 from structebm.data.molecules import load_smiles
@@ -25,19 +26,20 @@ def qm9_graphs() -> DenseMolGraph:
 
 def permute_slots(graph: DenseMolGraph, generator: torch.Generator) -> DenseMolGraph:
     """Apply an independent random slot permutation to every graph of the batch."""
-    batch_size, n = graph.atoms.shape
+    batch_size, n = graph.nodes.shape
     perm = torch.argsort(torch.rand(batch_size, n, generator=generator), dim=1)
-    atoms = graph.atoms.gather(1, perm)
-    bonds = graph.bonds.gather(1, perm[:, :, None].expand(-1, -1, n)).gather(2, perm[:, None, :].expand(-1, n, -1))
+    atoms = graph.nodes.gather(1, perm)
+    bonds = graph.edges.gather(1, perm[:, :, None].expand(-1, -1, n)).gather(2, perm[:, None, :].expand(-1, n, -1))
     return DenseMolGraph.from_tensors(atoms, bonds, NUM_TYPES)
 
 
-def make_energy(seed: int = 0, **kwargs) -> RelationalGraphEnergy:
+def make_energy(seed: int = 0, chemistry: bool = False, **kwargs) -> RelationalGraphEnergy:
     torch.manual_seed(seed)
-    return RelationalGraphEnergy(NUM_TYPES, hidden=32, num_layers=3, **kwargs)
+    features = ChemistryFeatures(QM9_VOCABULARY) if chemistry else None
+    return RelationalGraphEnergy(NUM_TYPES, 3, hidden=32, num_layers=3, features=features, **kwargs)
 
 
-@pytest.mark.parametrize("readout, chemistry", [("sum", None), ("mean", None), ("sum", "qm9")])
+@pytest.mark.parametrize("readout, chemistry", [("sum", False), ("mean", False), ("sum", True)])
 def test_energy_is_invariant_under_slot_permutations(qm9_graphs, readout, chemistry):
     energy = make_energy(readout=readout, chemistry=chemistry)
     generator = torch.Generator().manual_seed(1)
@@ -45,35 +47,35 @@ def test_energy_is_invariant_under_slot_permutations(qm9_graphs, readout, chemis
         reference = energy(qm9_graphs)
         for _ in range(3):
             permuted = permute_slots(qm9_graphs, generator)
-            assert not torch.equal(permuted.atoms, qm9_graphs.atoms)
+            assert not torch.equal(permuted.nodes, qm9_graphs.nodes)
             torch.testing.assert_close(energy(permuted), reference, rtol=1e-5, atol=1e-5)
     assert reference.shape == (qm9_graphs.batch_size,) and reference.std() > 0
 
 
-@pytest.mark.parametrize("chemistry", [None, "qm9"])
+@pytest.mark.parametrize("chemistry", [False, True])
 def test_energy_ignores_extra_empty_slots(qm9_graphs, chemistry):
     energy = make_energy(chemistry=chemistry)
-    n = qm9_graphs.max_atoms
-    atoms = F.pad(qm9_graphs.atoms, (0, 4))
-    bonds = F.pad(qm9_graphs.bonds, (0, 4, 0, 4))
+    n = qm9_graphs.max_nodes
+    atoms = F.pad(qm9_graphs.nodes, (0, 4))
+    bonds = F.pad(qm9_graphs.edges, (0, 4, 0, 4))
     padded = DenseMolGraph.from_tensors(atoms, bonds, NUM_TYPES)
     with torch.no_grad():
         torch.testing.assert_close(energy(padded), energy(qm9_graphs), rtol=1e-5, atol=1e-5)
-    assert padded.max_atoms == n + 4
+    assert padded.max_nodes == n + 4
 
 
-@pytest.mark.parametrize("chemistry", [None, "qm9"])
+@pytest.mark.parametrize("chemistry", [False, True])
 def test_one_hot_energy_equals_forward_and_is_differentiable(qm9_graphs, chemistry):
     energy = make_energy(condition_dim=2, chemistry=chemistry)
     c = torch.randn(qm9_graphs.batch_size, 2, generator=torch.Generator().manual_seed(2))
-    atoms = F.one_hot(qm9_graphs.atoms, NUM_TYPES + 1).float().requires_grad_(True)
-    bonds = F.one_hot(qm9_graphs.bonds, 4).float().requires_grad_(True)
-    values = energy.one_hot_energy(atoms, bonds, c)
+    atoms = F.one_hot(qm9_graphs.nodes, NUM_TYPES + 1).float().requires_grad_(True)
+    bonds = F.one_hot(qm9_graphs.edges, 4).float().requires_grad_(True)
+    values = energy.graph_one_hot_energy(atoms, bonds, c)
     torch.testing.assert_close(values, energy(qm9_graphs, c), rtol=1e-6, atol=1e-6)
     atom_grad, bond_grad = torch.autograd.grad(values.sum(), (atoms, bonds))
     assert atom_grad.abs().sum() > 0 and bond_grad.abs().sum() > 0
     # A relaxed input gives a different, finite energy.
-    relaxed = energy.one_hot_energy(atoms.detach() * 0.7 + 0.1, bonds.detach() * 0.8 + 0.05, c)
+    relaxed = energy.graph_one_hot_energy(atoms.detach() * 0.7 + 0.1, bonds.detach() * 0.8 + 0.05, c)
     assert torch.isfinite(relaxed).all() and not torch.allclose(relaxed, values.detach())
     assert isinstance(energy, HasGraphOneHotEnergy)
 
@@ -98,24 +100,26 @@ def test_spectral_norm_option_and_gradients_reach_parameters(qm9_graphs):
 
 def test_bad_inputs_give_clear_errors(qm9_graphs):
     energy = make_energy()
-    with pytest.raises(TypeError, match="expected a DenseMolGraph"):
-        energy(qm9_graphs.atoms)
-    atoms = qm9_graphs.atoms.clone()
+    with pytest.raises(TypeError, match="expected a DenseGraph"):
+        energy(qm9_graphs.nodes)
+    atoms = qm9_graphs.nodes.clone()
     atoms[3, 0] = NUM_TYPES + 1
-    too_large = DenseMolGraph(atoms, qm9_graphs.bonds, qm9_graphs.mask)
-    with pytest.raises(ValueError, match=f"atom values must lie in 0..{NUM_TYPES}"):
+    too_large = DenseMolGraph(atoms, qm9_graphs.edges, qm9_graphs.mask)
+    with pytest.raises(ValueError, match=f"node values must lie in 0..{NUM_TYPES}"):
         energy(too_large)
-    wrong_shape = DenseMolGraph(qm9_graphs.atoms, qm9_graphs.bonds[:, :5], qm9_graphs.mask)
-    with pytest.raises(ValueError, match=r"bonds \[B, N, N\]"):
+    wrong_shape = DenseMolGraph(qm9_graphs.nodes, qm9_graphs.edges[:, :5], qm9_graphs.mask)
+    with pytest.raises(ValueError, match=r"edges \[B, N, N\]"):
         energy(wrong_shape)
-    atoms = F.one_hot(qm9_graphs.atoms, NUM_TYPES + 1).float()
-    with pytest.raises(ValueError, match="atoms_one_hot must be"):
-        energy.one_hot_energy(atoms[..., :-1], F.one_hot(qm9_graphs.bonds, 4).float())
-    with pytest.raises(ValueError, match="bonds_one_hot must be"):
-        energy.one_hot_energy(atoms, F.one_hot(qm9_graphs.bonds, 4).float()[..., :3])
+    atoms = F.one_hot(qm9_graphs.nodes, NUM_TYPES + 1).float()
+    with pytest.raises(ValueError, match="nodes_one_hot must be"):
+        energy.graph_one_hot_energy(atoms[..., :-1], F.one_hot(qm9_graphs.edges, 4).float())
+    with pytest.raises(ValueError, match="edges_one_hot must be"):
+        energy.graph_one_hot_energy(atoms, F.one_hot(qm9_graphs.edges, 4).float()[..., :3])
     with pytest.raises(TypeError, match="floating point"):
-        energy.one_hot_energy(atoms.long(), F.one_hot(qm9_graphs.bonds, 4))
-    with pytest.raises(ValueError, match="num_bond_types"):
-        RelationalGraphEnergy(NUM_TYPES, num_bond_types=4)
+        energy.graph_one_hot_energy(atoms.long(), F.one_hot(qm9_graphs.edges, 4))
+    with pytest.raises(ValueError, match="num_edge_types"):
+        RelationalGraphEnergy(NUM_TYPES, 0)
+    with pytest.raises(TypeError, match="features must be"):
+        RelationalGraphEnergy(NUM_TYPES, 3, features=torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="readout"):
-        RelationalGraphEnergy(NUM_TYPES, readout="max")
+        RelationalGraphEnergy(NUM_TYPES, 3, readout="max")

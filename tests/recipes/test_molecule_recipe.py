@@ -31,7 +31,7 @@ from structebm.data.molecule_datamodule import MoleculeDataModule
 from structebm.data.molecules import load_smiles, standard_split
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.graph_space import MolGraphSpace
-from structebm.training.molecule_report import MoleculeGenerationReport, sample_molecules
+from structebm.chem.generation import MoleculeGenerationReport, sample_molecules
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "molecule_generation"
 NUM_SAMPLES = 40
@@ -93,10 +93,10 @@ def test_valence_aware_samples_keep_every_valence(recipe_run):
     energy = cli.model.energy
     space = MolGraphSpace(QM9_VOCABULARY)
     generator = torch.Generator().manual_seed(1)
-    graphs = sample_molecules(energy, QM9_VOCABULARY, 64, 20, generator, valence_aware=True, batch_size=32)
+    graphs = sample_molecules(energy, QM9_VOCABULARY, 64, 20, generator, constrained=True, batch_size=32)
     assert graphs.batch_size == 64
     space.validate(graphs, "valence-aware samples")
-    assert bool(space.valence_valid(graphs).all())
+    assert bool(space.is_valid(graphs).all())
 
 
 def test_data_module_batches_and_splits(qm9_available):
@@ -105,10 +105,10 @@ def test_data_module_batches_and_splits(qm9_available):
     first = next(iter(data.train_dataloader()))
     again = next(iter(data.train_dataloader()))
     assert isinstance(first, DenseMolGraph) and first.batch_size == 16
-    assert torch.equal(first.atoms, again.atoms), "the same seed and epoch must give the same order"
+    assert torch.equal(first.nodes, again.nodes), "the same seed and epoch must give the same order"
     MolGraphSpace(QM9_VOCABULARY).validate(first, "QM9 batch")
     moved = data.transfer_batch_to_device(first, torch.device("cpu"), 0)
-    assert isinstance(moved, DenseMolGraph) and torch.equal(moved.bonds, first.bonds)
+    assert isinstance(moved, DenseMolGraph) and torch.equal(moved.edges, first.edges)
     assert len(data.test_smiles) == 30 and len(data.train_smiles) > 100_000
     assert not set(data.test_smiles[:30]) & set(data.train_smiles[:1000])
     # training molecules written back from their graphs are found in train_smiles: novelty 0
@@ -151,11 +151,11 @@ def test_data_module_names_a_mismatched_energy(qm9_available):
 
     data = MoleculeDataModule("qm9")
     with pytest.raises(ValueError, match="vocabulary_size: 8"):
-        data.check_model(RelationalGraphEnergy(17, hidden=8, num_layers=1))
+        data.check_model(RelationalGraphEnergy(17, 3, hidden=8, num_layers=1))
 
 
 def test_replay_buffer_keeps_atoms_and_bonds_of_one_chain_per_slot():
-    from structebm.training.molecule_report import MoleculeReplayBuffer
+    from structebm.chem.generation import MoleculeReplayBuffer
 
     buffer = MoleculeReplayBuffer("qm9", capacity=4)
     graphs = MolGraphSpace(QM9_VOCABULARY).noise(64, torch.Generator().manual_seed(0))
@@ -163,5 +163,5 @@ def test_replay_buffer_keeps_atoms_and_bonds_of_one_chain_per_slot():
     buffer.push(graphs, index)
     for slot in range(4):
         last = 60 + slot
-        assert torch.equal(buffer.stored_atoms[slot].long(), graphs.atoms[last])
-        assert torch.equal(buffer.stored_bonds[slot].long(), graphs.bonds[last])
+        assert torch.equal(buffer.stored_nodes[slot].long(), graphs.nodes[last])
+        assert torch.equal(buffer.stored_edges[slot].long(), graphs.edges[last])

@@ -18,7 +18,7 @@ def test_noise_source_gives_valid_graphs_of_the_data_batch_size():
     source = GraphNoiseInit(SPACE)
     start = source.start(data(12, 0), None, torch.Generator().manual_seed(1))
     SPACE.validate(start.x, "start")
-    assert start.x.batch_size == 12 and start.index is None and SPACE.valence_valid(start.x).all()
+    assert start.x.batch_size == 12 and start.index is None and SPACE.is_valid(start.x).all()
 
 
 def test_buffer_fills_then_restarts_from_stored_graphs():
@@ -32,9 +32,9 @@ def test_buffer_fills_then_restarts_from_stored_graphs():
     second = buffer.start(data(64, 5), None, generator)
     SPACE.validate(second.x, "second start")
     filled = buffer.filled[second.index]
-    stored_atoms = buffer.stored_atoms[second.index].long()
-    assert torch.equal(second.x.atoms[filled], stored_atoms[filled])
-    assert torch.equal(second.x.bonds[filled], buffer.stored_bonds[second.index].long()[filled])
+    stored_nodes = buffer.stored_nodes[second.index].long()
+    assert torch.equal(second.x.nodes[filled], stored_nodes[filled])
+    assert torch.equal(second.x.edges[filled], buffer.stored_edges[second.index].long()[filled])
     assert buffer.statistics()["reinit_fraction"] == 0.0
     assert torch.isclose(buffer.statistics()["noise_start_fraction"], (~filled).float().mean())
     assert 0.0 <= buffer.statistics()["mean_energy"] <= 63.0
@@ -60,8 +60,8 @@ def test_per_class_storage_and_checkpoint_round_trip():
     buffer.update(start, data(16, 12))
     copy = GraphReplayBuffer(SPACE, capacity=20, num_classes=2)
     copy.load_state_dict(buffer.state_dict())
-    assert torch.equal(copy.stored_bonds, buffer.stored_bonds) and torch.equal(copy.filled, buffer.filled)
-    assert copy.stored_atoms.dtype == torch.int8
+    assert torch.equal(copy.stored_edges, buffer.stored_edges) and torch.equal(copy.filled, buffer.filled)
+    assert copy.stored_nodes.dtype == torch.int8
     with pytest.raises(ValueError, match="another class's storage"):
         buffer.push(data(16, 13), start.index, 1 - labels)
     with pytest.raises(ValueError, match="needs integer class labels"):
@@ -72,9 +72,9 @@ def test_bad_inputs_give_clear_errors():
     buffer = GraphReplayBuffer(SPACE, capacity=8)
     with pytest.raises(ValueError, match="GraphReplayBuffer.push: DenseMolGraph: bonds must be symmetric"):
         graphs = data(4, 14)
-        bonds = graphs.bonds.clone()
+        bonds = graphs.edges.clone()
         bonds[:, 0, 1] = (bonds[:, 0, 1] + 1) % 4
-        buffer.push(type(graphs)(graphs.atoms, bonds, graphs.mask), torch.arange(4))
+        buffer.push(type(graphs)(graphs.nodes, bonds, graphs.mask), torch.arange(4))
     with pytest.raises(ValueError, match="4 graphs but 3 slot indices"):
         buffer.push(data(4, 15), torch.arange(3))
     with pytest.raises(ValueError, match="reinit_prob"):

@@ -36,12 +36,14 @@ from structebm.chem.vocab import QM9_VOCABULARY, AtomType, AtomVocabulary
 from structebm.data.molecules import load_smiles
 from structebm.energies.base import MissingCapabilityError
 from structebm.energies.graph import RelationalGraphEnergy
-from structebm.energies.graph_features import ChemistryFeatures
+from structebm.chem.features import ChemistryFeatures
+from structebm.graphs.enumerate import all_graphs, graph_keys
 from structebm.samplers.graph_gwg import graph_gibbs_with_gradients
 from structebm.samplers.graph_moves import graph_gibbs
 
 TINY = AtomVocabulary("tiny", (AtomType("C"), AtomType("O")), max_atoms=3)
 TINY_SPACE = MolGraphSpace(TINY)
+QM9_SPACE = MolGraphSpace(QM9_VOCABULARY)
 TV_TOLERANCE = 0.05
 NUM_CHAINS = 20000
 
@@ -58,7 +60,7 @@ class PairwiseGraphEnergy(nn.Module):
         self.bond_field = nn.Parameter(torch.randn(4, generator=generator))
         self.coupling = nn.Parameter(torch.randn(values, 4, values, generator=generator))
 
-    def one_hot_energy(self, atoms: Tensor, bonds: Tensor, c=None) -> Tensor:
+    def graph_one_hot_energy(self, atoms: Tensor, bonds: Tensor, c=None) -> Tensor:
         batch_size, n, values = atoms.shape
         rows, cols = torch.triu_indices(n, n, offset=1)
         pair_bonds = bonds[:, rows, cols]
@@ -67,8 +69,8 @@ class PairwiseGraphEnergy(nn.Module):
         return (atoms @ self.atom_field).sum(1) + (pair_bonds @ self.bond_field).sum(1) + coupling
 
     def forward(self, graph: DenseMolGraph, c=None) -> Tensor:
-        atoms = F.one_hot(graph.atoms, self.num_atom_types + 1).float()
-        return self.one_hot_energy(atoms, F.one_hot(graph.bonds, 4).float(), c)
+        atoms = F.one_hot(graph.nodes, self.num_atom_types + 1).float()
+        return self.graph_one_hot_energy(atoms, F.one_hot(graph.edges, 4).float(), c)
 
 
 class PairwiseEnergyWithChemistry(PairwiseGraphEnergy):
@@ -78,33 +80,9 @@ class PairwiseEnergyWithChemistry(PairwiseGraphEnergy):
         super().__init__(num_atom_types, seed)
         self.features = ChemistryFeatures(TINY)
 
-    def one_hot_energy(self, atoms: Tensor, bonds: Tensor, c=None) -> Tensor:
+    def graph_one_hot_energy(self, atoms: Tensor, bonds: Tensor, c=None) -> Tensor:
         _, graph_features = self.features(atoms, bonds)
-        return super().one_hot_energy(atoms, bonds, c) + 1.5 * graph_features.sum(dim=1)
-
-
-def all_graphs(space: MolGraphSpace, valence_aware: bool) -> DenseMolGraph:
-    """Every structurally consistent (and, if asked, valence-valid) graph of ``space``."""
-    n, rows_cols = space.max_atoms, space.upper_pairs(torch.device("cpu"))
-    atoms = torch.tensor(list(itertools.product(range(space.num_atom_values), repeat=n)))
-    pairs = torch.tensor(list(itertools.product(range(4), repeat=space.num_pairs)))
-    atoms, pairs = atoms.repeat_interleave(len(pairs), 0), pairs.repeat(len(atoms), 1)
-    bonds = torch.zeros(len(atoms), n, n, dtype=torch.long)
-    bonds[:, rows_cols[0], rows_cols[1]] = pairs
-    bonds[:, rows_cols[1], rows_cols[0]] = pairs
-    occupied = atoms > 0
-    consistent = ((bonds == 0) | (occupied[:, :, None] & occupied[:, None, :])).flatten(1).all(1)
-    graphs = DenseMolGraph(atoms[consistent], bonds[consistent], occupied[consistent])
-    return graphs[space.valence_valid(graphs)] if valence_aware else graphs
-
-
-def graph_keys(graphs: DenseMolGraph, space: MolGraphSpace) -> Tensor:
-    keys = torch.zeros(graphs.batch_size, dtype=torch.long)
-    for column in graphs.atoms.T:
-        keys = keys * space.num_atom_values + column
-    for column in space.pair_values(graphs).T:
-        keys = keys * 4 + column
-    return keys
+        return super().graph_one_hot_energy(atoms, bonds, c) + 1.5 * graph_features.sum(dim=1)
 
 
 def empirical_over(support: DenseMolGraph, samples: DenseMolGraph, space: MolGraphSpace) -> Tensor:
@@ -140,10 +118,10 @@ def test_matches_the_exact_distribution_of_a_tiny_graph_space(case):
     p = torch.softmax(-support_energy.double() / temperature, 0)
     assert (p * (1 - p) / (2 * math.pi * NUM_CHAINS)).sqrt().sum() < TV_TOLERANCE / 2
     if kind == "gibbs":
-        algorithm = graph_gibbs(energy, TINY, valence_aware=valence_aware, temperature=temperature)
+        algorithm = graph_gibbs(energy, TINY_SPACE, constrained=valence_aware, temperature=temperature)
     else:
         algorithm = graph_gibbs_with_gradients(
-            energy, TINY, valence_aware=valence_aware, num_flips=num_flips, temperature=temperature
+            energy, TINY_SPACE, constrained=valence_aware, num_flips=num_flips, temperature=temperature
         )
     generator = torch.Generator().manual_seed(1)
     state = algorithm.init(MolGraphSpace(TINY, valid_noise=valence_aware).noise(NUM_CHAINS, generator))
@@ -172,13 +150,13 @@ def qm9_graphs() -> DenseMolGraph:
 
 def qm9_energy() -> RelationalGraphEnergy:
     torch.manual_seed(0)
-    return RelationalGraphEnergy(len(QM9_VOCABULARY), hidden=32, num_layers=2)
+    return RelationalGraphEnergy(len(QM9_VOCABULARY), 3, hidden=32, num_layers=2)
 
 
 def build(kind: str, energy: nn.Module, valence_aware: bool):
     if kind == "gibbs":
-        return graph_gibbs(energy, QM9_VOCABULARY, valence_aware=valence_aware)
-    return graph_gibbs_with_gradients(energy, QM9_VOCABULARY, valence_aware=valence_aware, num_flips=2)
+        return graph_gibbs(energy, QM9_SPACE, constrained=valence_aware)
+    return graph_gibbs_with_gradients(energy, QM9_SPACE, constrained=valence_aware, num_flips=2)
 
 
 @pytest.mark.parametrize("kind", ["gibbs", "gwg"])
@@ -192,13 +170,13 @@ def test_valence_aware_moves_keep_real_molecules_valid(qm9_graphs, kind):
         for _ in range(150):
             state, info = algorithm.step(state, generator)
             space.validate(state.x, f"{kind} step {state.step}")  # symmetric, zero diagonal, no bond to an empty slot
-            valid_fraction.append(info.extra["valence_valid"].mean())
-            assert torch.equal(info.extra["valence_valid"].bool(), space.valence_valid(state.x))
+            valid_fraction.append(info.extra["valid"].mean())
+            assert torch.equal(info.extra["valid"].bool(), space.is_valid(state.x))
         if valence_aware:
             assert min(valid_fraction) == 1.0
         else:
             assert min(valid_fraction) < 0.5
-        assert (state.x.bonds != qm9_graphs.bonds).any() and (state.x.atoms != qm9_graphs.atoms).any()
+        assert (state.x.edges != qm9_graphs.edges).any() and (state.x.nodes != qm9_graphs.nodes).any()
     with torch.no_grad():
         torch.testing.assert_close(state.energy, energy(state.x), rtol=1e-4, atol=1e-4)
     assert all(p.grad is None for p in energy.parameters())
@@ -214,14 +192,14 @@ def test_reproducible_under_a_seed_and_detached(qm9_graphs, kind):
         for _ in range(10):
             state, _ = algorithm.step(state, generator)
         finals.append(state.x)
-    assert torch.equal(finals[0].bonds, finals[1].bonds) and torch.equal(finals[0].atoms, finals[1].atoms)
-    assert not (torch.equal(finals[0].bonds, finals[2].bonds) and torch.equal(finals[0].atoms, finals[2].atoms))
+    assert torch.equal(finals[0].edges, finals[1].edges) and torch.equal(finals[0].nodes, finals[1].nodes)
+    assert not (torch.equal(finals[0].edges, finals[2].edges) and torch.equal(finals[0].nodes, finals[2].nodes))
     assert not state.energy.requires_grad and (state.grad is None or not state.grad.requires_grad)
 
 
 def test_conditional_energy_gets_the_condition_of_each_chain(qm9_graphs):
     torch.manual_seed(0)
-    energy = RelationalGraphEnergy(len(QM9_VOCABULARY), hidden=16, num_layers=1, condition_dim=2)
+    energy = RelationalGraphEnergy(len(QM9_VOCABULARY), 3, hidden=16, num_layers=1, condition_dim=2)
     c = torch.randn(qm9_graphs.batch_size, 2, generator=torch.Generator().manual_seed(5))
     for kind in ("gibbs", "gwg"):
         algorithm = build(kind, energy, True)
@@ -234,37 +212,37 @@ def test_conditional_energy_gets_the_condition_of_each_chain(qm9_graphs):
 
 def test_bad_inputs_give_clear_errors(qm9_graphs):
     energy = qm9_energy()
-    gibbs = graph_gibbs(energy, QM9_VOCABULARY)
-    asymmetric = qm9_graphs.bonds.clone()
+    gibbs = graph_gibbs(energy, QM9_SPACE)
+    asymmetric = qm9_graphs.edges.clone()
     asymmetric[0, 0, 1] = 3 - asymmetric[0, 0, 1]
     with pytest.raises(ValueError, match="graph_gibbs.init: DenseMolGraph: bonds must be symmetric"):
-        gibbs.init(DenseMolGraph(qm9_graphs.atoms, asymmetric, qm9_graphs.mask))
+        gibbs.init(DenseMolGraph(qm9_graphs.nodes, asymmetric, qm9_graphs.mask))
     with pytest.raises(ValueError, match="bonds must be"):
-        gibbs.init(DenseMolGraph(qm9_graphs.atoms, qm9_graphs.bonds[:, :, :4], qm9_graphs.mask))
+        gibbs.init(DenseMolGraph(qm9_graphs.nodes, qm9_graphs.edges[:, :, :4], qm9_graphs.mask))
     with pytest.raises(TypeError, match="expected a DenseMolGraph"):
-        gibbs.init(qm9_graphs.atoms)
+        gibbs.init(qm9_graphs.nodes)
     with pytest.raises(ValueError, match="c must be None or a tensor with batch size 64"):
         gibbs.init(qm9_graphs, torch.zeros(3, 2))
     over = MolGraphSpace(QM9_VOCABULARY, valid_noise=False).noise(32, torch.Generator().manual_seed(7))
     with pytest.raises(ValueError, match="valence-aware sampling needs valence-valid start graphs"):
-        graph_gibbs_with_gradients(energy, QM9_VOCABULARY).init(over)
-    graph_gibbs(energy, QM9_VOCABULARY, valence_aware=False).init(over)  # fine without valence rules
+        graph_gibbs_with_gradients(energy, QM9_SPACE).init(over)
+    graph_gibbs(energy, QM9_SPACE, constrained=False).init(over)  # fine without valence rules
     with pytest.raises(ValueError, match="sites must be one of"):
-        graph_gibbs(energy, QM9_VOCABULARY, sites="rings")
+        graph_gibbs(energy, QM9_SPACE, sites="rings")
     with pytest.raises(ValueError, match="num_flips must be a positive int"):
-        graph_gibbs_with_gradients(energy, QM9_VOCABULARY, num_flips=0)
+        graph_gibbs_with_gradients(energy, QM9_SPACE, num_flips=0)
     for temperature in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="graph_gibbs: temperature must be finite and > 0"):
-            graph_gibbs(energy, QM9_VOCABULARY, temperature=temperature)
+            graph_gibbs(energy, QM9_SPACE, temperature=temperature)
         with pytest.raises(ValueError, match="graph_gibbs_with_gradients: temperature must be finite and > 0"):
-            graph_gibbs_with_gradients(energy, QM9_VOCABULARY, temperature=temperature)
+            graph_gibbs_with_gradients(energy, QM9_SPACE, temperature=temperature)
     for temperature in (True, "1"):
         with pytest.raises(TypeError, match="graph_gibbs: temperature must be a number"):
-            graph_gibbs(energy, QM9_VOCABULARY, temperature=temperature)
+            graph_gibbs(energy, QM9_SPACE, temperature=temperature)
         with pytest.raises(TypeError, match="graph_gibbs_with_gradients: temperature must be a number"):
-            graph_gibbs_with_gradients(energy, QM9_VOCABULARY, temperature=temperature)
+            graph_gibbs_with_gradients(energy, QM9_SPACE, temperature=temperature)
     with pytest.raises(ValueError, match="the energy has 8 atom types but vocabulary 'tiny' has 2"):
-        graph_gibbs(energy, TINY)
+        graph_gibbs(energy, TINY_SPACE)
     with pytest.raises(MissingCapabilityError, match="HasGraphOneHotEnergy"):
         graph_gibbs_with_gradients(nn.Linear(2, 1), QM9_VOCABULARY)
 
@@ -272,7 +250,7 @@ def test_bad_inputs_give_clear_errors(qm9_graphs):
 def test_gibbs_site_choice_restricts_what_changes(qm9_graphs):
     energy = qm9_energy()
     for sites, frozen in (("atoms", "bonds"), ("bonds", "atoms")):
-        algorithm = graph_gibbs(energy, QM9_VOCABULARY, sites=sites)
+        algorithm = graph_gibbs(energy, QM9_SPACE, sites=sites)
         state, generator = algorithm.init(qm9_graphs), torch.Generator().manual_seed(8)
         for _ in range(30):
             state, info = algorithm.step(state, generator)

@@ -14,13 +14,13 @@ from structebm.chem.valence import atom_valences, valence_excess
 from structebm.chem.vocab import QM9_VOCABULARY
 from structebm.data.molecules import load_smiles
 from structebm.energies.graph import RelationalGraphEnergy
-from structebm.energies.graph_features import ChemistryFeatures
+from structebm.chem.features import ChemistryFeatures
 
 NUM_TYPES = len(QM9_VOCABULARY)
 
 
 def one_hots(graph: DenseMolGraph) -> tuple[torch.Tensor, torch.Tensor]:
-    return F.one_hot(graph.atoms, NUM_TYPES + 1).double(), F.one_hot(graph.bonds, 4).double()
+    return F.one_hot(graph.nodes, NUM_TYPES + 1).double(), F.one_hot(graph.edges, 4).double()
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +46,10 @@ def test_fragment_count_and_excess_on_hand_made_graphs():
     # Raise the C-C bond of ethanol to triple: the middle carbon then carries 3 + 1 bonds (allowed 4),
     # and to triple on a second neighbour too: an excess that the valence module also reports.
     ethanol = smiles_to_dense(["CC(C)O"], QM9_VOCABULARY)
-    bonds = ethanol.bonds.clone()
+    bonds = ethanol.edges.clone()
     for j in (0, 2):
         bonds[0, 1, j] = bonds[0, j, 1] = 3
-    broken = DenseMolGraph.from_tensors(ethanol.atoms, bonds, NUM_TYPES)
+    broken = DenseMolGraph.from_tensors(ethanol.nodes, bonds, NUM_TYPES)
     atom_features, graph_features = ChemistryFeatures("qm9").double()(*one_hots(broken))
     assert graph_features[0, 0] == valence_excess(broken, QM9_VOCABULARY).sum() == 3
     torch.testing.assert_close(atom_features[0, :, 1], valence_excess(broken, QM9_VOCABULARY)[0].double())
@@ -69,18 +69,18 @@ def test_features_are_differentiable_on_relaxed_graphs_with_repeated_eigenvalues
 
 
 def test_vocabulary_must_match_the_energy():
-    with pytest.raises(ValueError, match="zinc250k.*vocabulary_size is 8"):
-        RelationalGraphEnergy(NUM_TYPES, chemistry="zinc250k")
+    with pytest.raises(ValueError, match="expects 17 node types, but num_node_types is 8"):
+        RelationalGraphEnergy(NUM_TYPES, 3, features=ChemistryFeatures("zinc250k"))
     with pytest.raises(ValueError, match="tau"):
         ChemistryFeatures("qm9", tau=0.0)
 
 
 def test_violation_weights_start_at_the_prior_and_are_trainable():
-    energy = RelationalGraphEnergy(NUM_TYPES, hidden=16, num_layers=1, chemistry="qm9", violation_weight=3.0)
-    torch.testing.assert_close(energy.violation_log_weight.exp(), torch.full((2,), 3.0))
-    assert energy.violation_log_weight.requires_grad
-    with pytest.raises(ValueError, match="violation_weight"):
-        RelationalGraphEnergy(NUM_TYPES, chemistry="qm9", violation_weight=0.0)
+    energy = RelationalGraphEnergy(NUM_TYPES, 3, hidden=16, num_layers=1, features=ChemistryFeatures("qm9"), term_weight=3.0)
+    torch.testing.assert_close(energy.term_log_weight.exp(), torch.full((2,), 3.0))
+    assert energy.term_log_weight.requires_grad
+    with pytest.raises(ValueError, match="term_weight"):
+        RelationalGraphEnergy(NUM_TYPES, 3, features=ChemistryFeatures("qm9"), term_weight=0.0)
 
 
 def test_first_order_estimate_of_joining_fragments_has_the_scale_of_the_true_change():
@@ -91,7 +91,7 @@ def test_first_order_estimate_of_joining_fragments_has_the_scale_of_the_true_cha
     bonds.requires_grad_(True)
     _, graph_features = ChemistryFeatures("qm9").double()(atoms, bonds)
     (grad,) = torch.autograd.grad(graph_features[0, 1], bonds)
-    i, j = (graph.atoms[0] > 0).nonzero().flatten().tolist()
+    i, j = (graph.nodes[0] > 0).nonzero().flatten().tolist()
     estimate = sum(grad[0, a, b, 1] - grad[0, a, b, 0] for a, b in ((i, j), (j, i)))
     assert -4.0 <= float(estimate) <= -0.5
 
@@ -106,29 +106,29 @@ def test_first_order_change_of_the_total_excess_is_exact_for_every_single_site_c
     # estimate g_k - g_current of the total excess equals its true change.
     saturated = smiles_to_dense(["CC(=O)N"], QM9_VOCABULARY)
     over = smiles_to_dense(["O=C=O"], QM9_VOCABULARY)
-    carbon = (over.atoms[0] == QM9_VOCABULARY.index("C", 0)).nonzero().flatten()[0]
-    oxygen = (over.atoms[0] == QM9_VOCABULARY.index("O", 0)).nonzero().flatten()[0]
-    over.bonds[0, carbon, oxygen] = over.bonds[0, oxygen, carbon] = 3
+    carbon = (over.nodes[0] == QM9_VOCABULARY.index("C", 0)).nonzero().flatten()[0]
+    oxygen = (over.nodes[0] == QM9_VOCABULARY.index("O", 0)).nonzero().flatten()[0]
+    over.edges[0, carbon, oxygen] = over.edges[0, oxygen, carbon] = 3
     features = ChemistryFeatures("qm9").double()
     for graph in (saturated, over):
         atoms, bonds = (t.requires_grad_(True) for t in one_hots(graph))
         _, graph_features = features(atoms, bonds)
         assert float(graph_features[0, 0]) == _total_excess(graph)
         atom_grad, bond_grad = torch.autograd.grad(graph_features[0, 0], (atoms, bonds))
-        occupied = (graph.atoms[0] > 0).nonzero().flatten().tolist()
+        occupied = (graph.nodes[0] > 0).nonzero().flatten().tolist()
         for i in occupied:
             for value in range(1, NUM_TYPES + 1):
-                changed = DenseMolGraph(graph.atoms.clone(), graph.bonds, graph.mask)
-                changed.atoms[0, i] = value
-                estimate = atom_grad[0, i, value] - atom_grad[0, i, graph.atoms[0, i]]
+                changed = DenseMolGraph(graph.nodes.clone(), graph.edges, graph.mask)
+                changed.nodes[0, i] = value
+                estimate = atom_grad[0, i, value] - atom_grad[0, i, graph.nodes[0, i]]
                 assert float(estimate) == pytest.approx(_total_excess(changed) - _total_excess(graph))
         for i in occupied:
             for j in occupied:
                 if i >= j:
                     continue
                 for order in range(4):
-                    changed = DenseMolGraph(graph.atoms, graph.bonds.clone(), graph.mask)
-                    changed.bonds[0, i, j] = changed.bonds[0, j, i] = order
-                    current = graph.bonds[0, i, j]
+                    changed = DenseMolGraph(graph.nodes, graph.edges.clone(), graph.mask)
+                    changed.edges[0, i, j] = changed.edges[0, j, i] = order
+                    current = graph.edges[0, i, j]
                     estimate = sum(bond_grad[0, a, b, order] - bond_grad[0, a, b, current] for a, b in ((i, j), (j, i)))
                     assert float(estimate) == pytest.approx(_total_excess(changed) - _total_excess(graph))

@@ -1,41 +1,23 @@
 """Chemistry features of (relaxed) one-hot molecular graphs: valences and fragment count.
 
+A feature module for :class:`~structebm.energies.graph.RelationalGraphEnergy` (``features=``).
 For atom one-hots ``X [B, N, A+1]`` (channel 0 = empty slot) and bond one-hots
-``B [B, N, N, 4]`` (channel 0 = no bond), with the vocabulary's largest valence
-:math:`v_{\\max}(a)` of each atom type ``a`` (0 for the empty slot):
+``B [B, N, N, 4]`` (channel 0 = no bond), with the maximum valence :math:`v_{\\max}(a)` of
+:class:`~structebm.chem.valence.ValenceConstraint` (0 for the empty slot):
 
 .. math::
     v_i = \\sum_j \\sum_{r=1}^{3} r\\, B_{ijr}, \\qquad
     m_i = \\sum_a X_{ia}\\, v_{\\max}(a), \\qquad
     o_i = 1 - X_{i0},
 
-the used valence, the allowed valence and the occupancy of slot ``i``. The per-atom features
-are :math:`(v_i,\\ \\mathrm{relu}(v_i - m_i),\\ \\mathrm{relu}(m_i - v_i))`: bonds used, excess
-(a broken valence) and free valence (implicit hydrogens). The graph-level statistics are the
-total excess :math:`\\sum_i o_i \\mathrm{relu}(v_i - m_i)` and the number of fragments beyond one,
-
-.. math::
-    \\kappa(G) - 1, \\qquad
-    \\kappa(G) = \\sum_k e^{-\\lambda_k / \\tau} - \\sum_i (1 - o_i),
-
-where :math:`\\lambda_k` are the eigenvalues of the Laplacian :math:`L = D - W` of the bond
-graph :math:`W_{ij} = o_i o_j (1 - B_{ij0})` (:math:`i \\ne j`). A graph's Laplacian has one
-zero eigenvalue per connected component, and every empty slot is a component of its own, so
-on exact one-hots :math:`\\kappa` is the number of fragments of the molecule up to
-:math:`e^{-\\lambda_2/\\tau}` per fragment, with :math:`\\lambda_2` the smallest non-zero eigenvalue
-(a 9-atom chain has :math:`\\lambda_2 \\approx 0.12`, so with ``tau = 0.01`` the error is below
-:math:`10^{-5}`). Every feature is differentiable in both one-hot tensors, which
-Gibbs-with-gradients and Langevin on graphs need; the eigenvalue gradient
-:math:`\\partial \\lambda_k / \\partial L = u_k u_k^\\top` is defined even for repeated eigenvalues.
-
-The gradient of :math:`\\kappa` is taken at a smoother temperature ``gradient_tau`` (a
-straight-through estimate: the value is the sharp count, its gradient that of
-:math:`\\sum_k e^{-\\lambda_k / \\tau_g}`). At ``tau`` itself the first-order change of joining
-two single atoms would be :math:`-2/\\tau = -200` fragments instead of :math:`-1`; a
-gradient-informed proposal (Gibbs-with-gradients) then puts all its mass on such moves and
-practically never proposes the reverse ones, so chains stop mixing between fragment counts.
-With :math:`\\tau_g = 1` the same estimate is :math:`-2` (and smaller for larger fragments).
-The Metropolis-Hastings test only uses values, so exactness is unaffected.
+the used valence, the allowed valence and the occupancy of slot ``i`` (on exact one-hots the
+valence rule reads :math:`v_i \\le m_i`). The per-atom features are
+:math:`(v_i,\\ \\mathrm{relu}(v_i - m_i),\\ \\mathrm{relu}(m_i - v_i))`: bonds used, excess (a
+broken valence) and free valence (implicit hydrogens). The graph terms are the total excess
+:math:`\\sum_i o_i \\mathrm{relu}(v_i - m_i)` and the number of fragments beyond one,
+:math:`\\kappa(G) - 1` (:func:`~structebm.graphs.components.soft_component_count`). Every
+feature is differentiable in both one-hot tensors, which Gibbs-with-gradients and Langevin on
+graphs need. The energy adds the graph terms with learned non-negative weights.
 """
 
 from __future__ import annotations
@@ -45,27 +27,30 @@ from typing import Union
 import torch
 from torch import Tensor, nn
 
-from structebm.chem.vocab import AtomVocabulary, get_vocabulary
+from structebm.chem.valence import ValenceConstraint
+from structebm.chem.vocab import AtomVocabulary
+from structebm.graphs.components import soft_component_count
 
-__all__ = ["ChemistryFeatures", "NUM_ATOM_FEATURES", "NUM_GRAPH_FEATURES"]
-
-NUM_ATOM_FEATURES = 3
-NUM_GRAPH_FEATURES = 2
+__all__ = ["ChemistryFeatures"]
 
 
 class ChemistryFeatures(nn.Module):
     """Valence features per atom and violation statistics per graph (see the module docstring).
 
     Args:
-        vocabulary: the atom vocabulary whose valence rules define :math:`v_{\\max}`, or its
+        vocabulary: the atom vocabulary whose valence rule defines :math:`v_{\\max}`, or its
             registered name (``"qm9"``, ``"zinc250k"``).
         tau: temperature of the soft fragment count (its value).
-        gradient_tau: temperature of the fragment count's gradient (see the module docstring).
+        gradient_tau: temperature of the fragment count's gradient
+            (:func:`~structebm.graphs.components.soft_component_count`).
 
     Shapes:
         - atoms_one_hot ``[B, N, A+1]``, bonds_one_hot ``[B, N, N, 4]``
-        - returns: atom features ``[B, N, 3]`` and graph features ``[B, 2]`` (total excess, fragments - 1)
+        - returns: atom features ``[B, N, 3]`` and graph terms ``[B, 2]`` (total excess, fragments - 1)
     """
+
+    num_node_features = 3
+    num_graph_terms = 2
 
     def __init__(self, vocabulary: Union[str, AtomVocabulary], tau: float = 0.01, gradient_tau: float = 1.0) -> None:
         super().__init__()
@@ -73,20 +58,21 @@ class ChemistryFeatures(nn.Module):
             if not value > 0:
                 raise ValueError(f"ChemistryFeatures: {name} must be > 0, got {value}")
         self.gradient_tau = float(gradient_tau)
-        atom_vocabulary = get_vocabulary(vocabulary) if isinstance(vocabulary, str) else vocabulary
-        self.vocabulary = atom_vocabulary.name
+        valence = ValenceConstraint(vocabulary)
+        self.vocabulary = valence.vocabulary.name
         self.tau = float(tau)
-        self.register_buffer("max_valence", atom_vocabulary.max_valence_table().to(torch.get_default_dtype()))
+        self.register_buffer("max_valence", valence.max_valence.to(torch.get_default_dtype()))
         self.register_buffer("bond_orders", torch.arange(4, dtype=torch.get_default_dtype()))
 
     @property
-    def num_atom_values(self) -> int:
+    def num_node_values(self) -> int:
+        """``A + 1``: atom types and the empty slot."""
         return self.max_valence.shape[0]
 
     def forward(self, atoms_one_hot: Tensor, bonds_one_hot: Tensor) -> tuple[Tensor, Tensor]:
-        if atoms_one_hot.shape[-1] != self.num_atom_values:
+        if atoms_one_hot.shape[-1] != self.num_node_values:
             raise ValueError(
-                f"ChemistryFeatures: the '{self.vocabulary}' vocabulary has {self.num_atom_values} atom values "
+                f"ChemistryFeatures: the '{self.vocabulary}' vocabulary has {self.num_node_values} atom values "
                 f"(empty slot included), but atoms_one_hot has {atoms_one_hot.shape[-1]}"
             )
         dtype = atoms_one_hot.dtype
@@ -139,14 +125,4 @@ class ChemistryFeatures(nn.Module):
 
     def fragments(self, occupancy: Tensor, bonds_one_hot: Tensor) -> Tensor:
         """Number of fragments ``[B]`` of the molecule (0 for an empty graph), with a smoothed gradient."""
-        num_nodes = occupancy.shape[1]
-        off_diagonal = 1.0 - torch.eye(num_nodes, dtype=occupancy.dtype, device=occupancy.device)
-        weights = (1.0 - bonds_one_hot[..., 0]) * occupancy[:, :, None] * occupancy[:, None, :] * off_diagonal
-        laplacian = torch.diag_embed(weights.sum(dim=2)) - weights
-        # double precision: a zero eigenvalue computed as 1e-6 in float32 would count 1e-4 less (tau = 0.01)
-        eigenvalues = torch.linalg.eigvalsh(laplacian.double())
-        eigenvalues = eigenvalues.clamp_min(0.0)
-        sharp = torch.exp(-eigenvalues / self.tau).sum(dim=1)
-        smooth = torch.exp(-eigenvalues / self.gradient_tau).sum(dim=1)
-        count = (smooth + (sharp - smooth).detach()).to(occupancy.dtype)  # value: sharp; gradient: smooth
-        return count - (1.0 - occupancy).sum(dim=1)
+        return soft_component_count(occupancy, bonds_one_hot, self.tau, self.gradient_tau)
