@@ -1,10 +1,12 @@
 """Objectives ``forward(energy, batch) -> LossOutput``."""
 
 from structebm.objectives.base import LossOutput, Objective
+from structebm.objectives.conditional_noise import LaggedModelNoise, ModelNoise
 from structebm.objectives.contrastive import ContrastiveDivergence
 from structebm.objectives.exact_nll import ExactNLL
 from structebm.objectives.nce import NCE
 from structebm.objectives.noise import CategoricalNoise, GaussianNoise, UniformNoise
+from structebm.objectives.ranking_nce import RankingNCE
 from structebm.objectives.score_matching import DenoisingScoreMatching, SlicedScoreMatching
 
 __all__ = [
@@ -13,6 +15,9 @@ __all__ = [
     "ContrastiveDivergence",
     "ExactNLL",
     "NCE",
+    "RankingNCE",
+    "ModelNoise",
+    "LaggedModelNoise",
     "CategoricalNoise",
     "GaussianNoise",
     "UniformNoise",

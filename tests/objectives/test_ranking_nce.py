@@ -1,0 +1,189 @@
+"""Ranking NCE on a tiny linear-chain CRF whose every labelling can be enumerated.
+
+Two statistical properties of the estimator (Ma & Collins, 2018), with tolerances that follow
+from the sample size:
+
+- consistency for any noise: at the true parameters the expected gradient is zero, tested by
+  Hotelling's T² over independent batch gradients (and the same test rejects a wrong model);
+- parameter recovery: with the true model as the noise the asymptotic covariance is
+  ``(1 + 1/K) I⁻¹ / N``, so ``2N · KL(p* ‖ p̂)`` is ``(1 + 1/K) χ²_d`` with ``d`` the number of
+  identifiable parameters (the rank of the Fisher information ``I``).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from scipy import stats
+
+from structebm.energies.crf import LinearChainCRF
+from structebm.objectives.conditional_noise import LaggedModelNoise, ModelNoise
+from structebm.objectives.ranking_nce import RankingNCE
+from structebm.structured import linear_chain
+from structebm.structured.enumerate import all_states
+
+TAGS, LENGTH = 3, 4
+SIGNIFICANCE = 1e-4
+
+
+def crf(transitions=None, start=None, end=None) -> LinearChainCRF:
+    model = LinearChainCRF(TAGS).double()
+    with torch.no_grad():
+        for parameter, value in ((model.transitions, transitions), (model.start, start), (model.end, end)):
+            parameter.copy_(torch.zeros_like(parameter) if value is None else value)
+    return model
+
+
+def true_model() -> LinearChainCRF:
+    g = torch.Generator().manual_seed(0)
+    return crf(torch.randn(TAGS, TAGS, generator=g, dtype=torch.float64), torch.randn(TAGS, generator=g, dtype=torch.float64), torch.randn(TAGS, generator=g, dtype=torch.float64))
+
+
+def dataset(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    emissions = torch.randn(n, LENGTH, TAGS, generator=g, dtype=torch.float64)
+    return true_model().sample(emissions, 1, g)[0], emissions
+
+
+def parameters(model: LinearChainCRF) -> list[torch.Tensor]:
+    return [model.transitions, model.start, model.end]
+
+
+def fisher_rank(model: LinearChainCRF, emissions: torch.Tensor) -> int:
+    """Rank of the Fisher information ``mean_c Cov_{p(y|c)}[φ(y)]``, by enumeration.
+
+    ``φ(y) = -∇_θ E(y, c)`` counts the transitions, the first and the last tag of ``y``
+    (the emissions are given, not learned), in the order of :func:`parameters`.
+    """
+    y = all_states(LENGTH, TAGS)
+    transitions = torch.nn.functional.one_hot(y[:, :-1] * TAGS + y[:, 1:], TAGS * TAGS).sum(1)
+    features = torch.cat([transitions, torch.nn.functional.one_hot(y[:, 0], TAGS), torch.nn.functional.one_hot(y[:, -1], TAGS)], 1).double()
+    n, count = emissions.shape[0], y.shape[0]
+    with torch.no_grad():
+        log_p = (-model(y.repeat(n, 1), emissions.repeat_interleave(count, 0))).reshape(n, count)
+        p = torch.softmax(log_p, dim=1)
+    means = p @ features
+    fisher = torch.einsum("ny,yi,yj->ij", p, features, features) / n - means.T @ means / n
+    eigenvalues = torch.linalg.eigvalsh(fisher)
+    return int((eigenvalues > 1e-8 * eigenvalues.max()).sum())
+
+
+def expected_kl(truth: LinearChainCRF, model: LinearChainCRF, emissions: torch.Tensor) -> float:
+    """Mean over inputs of KL(p*(·|c) ‖ p(·|c)), by enumerating all K^T labellings."""
+    labellings = all_states(LENGTH, TAGS)
+    n, count = emissions.shape[0], labellings.shape[0]
+    c = emissions.repeat_interleave(count, dim=0)
+    y = labellings.repeat(n, 1)
+    with torch.no_grad():
+        log_p = (-truth(y, c)).reshape(n, count) - truth.log_partition(emissions)[:, None]
+        log_m = (-model(y, c)).reshape(n, count) - model.log_partition(emissions)[:, None]
+    return float((log_p.exp() * (log_p - log_m)).sum(dim=1).mean())
+
+
+def hotelling_statistic(gradients: torch.Tensor) -> tuple[float, float]:
+    """T² of the mean of ``M`` i.i.d. gradient vectors being zero, and its ``1 - SIGNIFICANCE`` critical value.
+
+    The gradients lie in the identifiable subspace (the loss is flat along gauge directions), so
+    the test runs in the span of the sample covariance's non-negligible eigenvectors.
+    """
+    m = gradients.shape[0]
+    eigenvalues, vectors = torch.linalg.eigh(torch.cov(gradients.T))
+    basis = vectors[:, eigenvalues > 1e-9 * eigenvalues.max()]
+    projected = gradients @ basis
+    d = basis.shape[1]
+    mean = projected.mean(0)
+    t2 = float(m * mean @ torch.linalg.solve(torch.cov(projected.T), mean))
+    critical = d * (m - 1) / (m - d) * stats.f.ppf(1 - SIGNIFICANCE, d, m - d)
+    return t2, critical
+
+
+def batch_gradients(model: LinearChainCRF, objective: RankingNCE, y: torch.Tensor, c: torch.Tensor, batches: int) -> torch.Tensor:
+    objective.bind(model)
+    rows = []
+    for chunk_y, chunk_c in zip(y.chunk(batches), c.chunk(batches)):
+        grads = torch.autograd.grad(objective(model, (chunk_y, chunk_c)).loss, parameters(model))
+        rows.append(torch.cat([g.flatten() for g in grads]))
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("noise_kind", ["independent", "lagged"])
+def test_expected_gradient_is_zero_at_the_truth_and_not_elsewhere(noise_kind):
+    # 100 independent batches of 40: Hotelling's T^2 of the batch-mean gradient against zero.
+    y, c = dataset(4000, seed=1)
+    for model, should_vanish in ((true_model(), True), (crf(0.5 * true_model().transitions.detach()), False)):
+        noise = ModelNoise(crf()) if noise_kind == "independent" else LaggedModelNoise(refresh_every=1)
+        objective = RankingNCE(noise, num_noise=3, generator_seed=2)
+        t2, critical = hotelling_statistic(batch_gradients(model, objective, y, c, batches=100))
+        if should_vanish:
+            assert t2 < critical, f"T^2 = {t2:.1f} >= {critical:.1f}: the expected gradient is not zero at the truth"
+        else:
+            assert t2 > 3 * critical, f"T^2 = {t2:.1f}: the test cannot tell a wrong model from the truth"
+
+
+def test_recovers_the_true_parameters_within_the_asymptotic_spread():
+    n, k = 2000, 4
+    y, c = dataset(n, seed=3)
+    truth, model = true_model(), crf()
+    objective = RankingNCE(ModelNoise(true_model()), num_noise=k, generator_seed=4)
+    objective.bind(model)
+    noise_state = objective.generator_state()
+
+    def closure():
+        objective.load_generator_state(noise_state)  # the same noise draws at every evaluation
+        optimizer.zero_grad()
+        loss = objective(model, (y, c)).loss
+        loss.backward()
+        return loss
+
+    optimizer = torch.optim.LBFGS(parameters(model), max_iter=200, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
+    kl_start = expected_kl(truth, model, c)
+    optimizer.step(closure)
+    kl = expected_kl(truth, model, c)
+    d = fisher_rank(truth, c)
+    assert d == TAGS * TAGS + TAGS - 2  # 15 parameters less 5 gauge directions
+    bound = (1 + 1 / k) * stats.chi2.ppf(1 - SIGNIFICANCE, d)
+    assert 2 * n * kl < bound, f"2N KL = {2 * n * kl:.1f} above the {bound:.1f} of (1 + 1/K) chi^2_{d}"
+    assert kl < 0.01 * kl_start
+
+
+def test_loss_and_metrics_and_unconditional_noise():
+    y, c = dataset(8, seed=5)
+    objective = RankingNCE(ModelNoise(true_model()), num_noise=2)
+    objective.bind(true_model())
+    out = objective(true_model(), (y, c))
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert set(out.metrics) == {"accuracy", "energy_data", "energy_noise", "noise_nll", "data_weight"}
+    assert 0 < float(out.metrics["data_weight"]) < 1
+
+
+def test_lagged_noise_follows_the_model_every_refresh_and_stays_frozen():
+    model = crf()
+    noise = LaggedModelNoise(refresh_every=2)
+    objective = RankingNCE(noise, num_noise=1)
+    objective.bind(model)
+    y, c = dataset(4, seed=6)
+    with torch.no_grad():
+        model.transitions.fill_(1.0)
+    objective(model, (y, c))  # step 0: no refresh yet
+    assert float(noise.energy.transitions.abs().sum()) == 0.0
+    objective(model, (y, c))
+    objective(model, (y, c))  # step 2: refreshed
+    assert torch.equal(noise.energy.transitions, model.transitions.detach())
+    assert not any(p.requires_grad for p in noise.parameters())
+    objective.train()
+    assert not noise.energy.training
+
+
+def test_bad_noise_and_bad_input_give_clear_errors():
+    with pytest.raises(TypeError, match="sample\\(c, n, generator\\)"):
+        RankingNCE(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="num_noise"):
+        RankingNCE(ModelNoise(crf()), num_noise=0)
+    with pytest.raises(TypeError, match="HasExactSample"):
+        ModelNoise(torch.nn.Linear(2, 2))
+    y, c = dataset(4, seed=7)
+    forbidding = LinearChainCRF(TAGS, allowed_transitions=torch.eye(TAGS, dtype=torch.bool)).double()
+    objective = RankingNCE(ModelNoise(forbidding), num_noise=1)
+    y[0] = torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="zero probability under the noise in row"):
+        objective(crf(), (y, c))
