@@ -32,7 +32,6 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import lightning.pytorch as pl
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader
 
 from structebm.data.conll import Vocabulary, conll2000_path, read_conll
