@@ -91,6 +91,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--dataset", choices=("qm9", "zinc250k"), default="qm9")
     parser.add_argument("--out", required=True, help="JSON output path (a .md file is written beside it)")
     parser.add_argument("--train-seconds", type=float, default=300.0, help="training time budget")
+    parser.add_argument("--train-steps", type=int, default=None,
+                        help="train exactly this many steps instead (no time budget): the same training on a busy machine")
     parser.add_argument("--num-samples", type=int, default=10_000)
     parser.add_argument("--sampling-steps", type=int, default=400,
                         help="sampler steps per chain, from noise (400: chosen on training molecules with "
@@ -132,6 +134,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.out.endswith(".json"):
         parser.error(f"--out must end in .json, got {args.out}")
+    if args.train_steps is not None and args.train_steps < 1:
+        parser.error(f"--train-steps must be a positive int, got {args.train_steps}")
     if args.train_seconds <= 0 or args.num_samples < 1 or args.sampling_steps < 0 or not 0 < args.temperature < float("inf"):
         parser.error("--train-seconds and --temperature must be positive, --num-samples >= 1, --sampling-steps >= 0")
     if args.ema_decay is not None and not 0.0 < args.ema_decay < 1.0:
@@ -149,7 +153,8 @@ def build_energy(args: argparse.Namespace, data: MoleculeDataModule) -> Relation
 
 
 def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule, float, int]:
-    """Fit the recipe's model for at most ``args.train_seconds``; return it, the seconds and the steps."""
+    """Fit the recipe's model for ``args.train_steps`` steps, else for at most ``args.train_seconds``;
+    return it, the seconds and the steps."""
     pl.seed_everything(args.seed, verbose=False)
     energy = build_energy(args, data)
     objective = ContrastiveDivergence(
@@ -165,7 +170,9 @@ def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule
     )
     module = EBMModule(energy, objective, optimizer=lambda p: torch.optim.Adam(p, lr=args.lr, betas=(0.0, 0.999)))
     trainer = pl.Trainer(
-        max_epochs=10_000, max_time={"seconds": args.train_seconds}, accelerator=args.accelerator, devices=1,
+        max_epochs=10_000, max_steps=-1 if args.train_steps is None else args.train_steps,
+        max_time=None if args.train_steps is not None else {"seconds": args.train_seconds},
+        accelerator=args.accelerator, devices=1,
         gradient_clip_val=1.0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         limit_val_batches=0,
         callbacks=[] if args.ema_decay is None else [EMAWeightAveraging(decay=args.ema_decay, use_buffers=False)],
