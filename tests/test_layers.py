@@ -8,6 +8,7 @@ optional package and sees imports that a plain ``import`` of the module would no
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,37 @@ def test_the_checker_sees_violations():
         "objectives may import only structebm.energies.base from energies, not structebm.energies.crf"
     ]
     assert violations(PACKAGE / "graphs" / "probe.py", "from structebm.spaces import Space\nfrom . import state\n") == []
+
+
+def design_table() -> dict[str, tuple[frozenset[str], dict[str, frozenset[str]]]]:
+    """The table "Layers and what each may import" of ``docs/design.md``: layer -> (layers, only-modules)."""
+    text = (PACKAGE.parent / "docs" / "design.md").read_text()
+    section = text.split("## Layers and what each may import", 1)[1].split("\n## ", 1)[0]
+    table = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or not cells[0].startswith("`"):
+            continue
+        layer, permitted = cells[0].strip("`"), cells[1]
+        if permitted == "every layer":
+            table[layer] = (LAYERS - {layer}, {})
+            continue
+        layers, only = set(), {}
+        for entry in re.split(r",\s*(?![^()]*\))", permitted):  # commas outside parentheses
+            names = re.findall(r"`([^`]+)`", entry)
+            if not names:
+                continue
+            layers.add(names[0])
+            if "(only" in entry:
+                only[names[0]] = frozenset(names[1:])
+        table[layer] = (frozenset(layers), only)
+    return table
+
+
+def test_the_design_document_states_the_same_rules():
+    table = design_table()
+    assert set(table) == LAYERS, f"docs/design.md lists {sorted(table)}; tests/layer_rules.py has {sorted(LAYERS)}"
+    for layer, (layers, only) in table.items():
+        assert layers == MAY_IMPORT[layer], (layer, sorted(layers), sorted(MAY_IMPORT[layer]))
+        expected_only = {imported: modules for (importer, imported), modules in MAY_IMPORT_ONLY.items() if importer == layer}
+        assert only == expected_only, (layer, only, expected_only)
