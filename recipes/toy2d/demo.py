@@ -43,8 +43,8 @@ def run_one(density: str, objective: str, out_root: Path, max_epochs: int | None
     cli = build_cli(args)
     seconds = time.perf_counter() - start
     report = next(cb for cb in cli.trainer.callbacks if isinstance(cb, Toy2DReport))
-    return {"density": density, "objective": objective, "train_seconds": round(seconds, 1),
-            "log_dir": cli.trainer.log_dir, **report.report}
+    return {"density": density, "objective": objective, "log_dir": cli.trainer.log_dir, **report.report,
+            "run_seconds": round(seconds, 1)}
 
 
 def markdown(rows: list[dict]) -> str:
@@ -55,7 +55,7 @@ def markdown(rows: list[dict]) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        lines.append(f"| {r['density']} | {r['objective']} | {r['mmd_model']:.4f} | {r['mmd_langevin']:.4f} | {r['train_seconds']} |")
+        lines.append(f"| {r['density']} | {r['objective']} | {r['mmd_model']:.4f} | {r['mmd_langevin']:.4f} | {r['run_seconds']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -55,3 +57,19 @@ def test_pcd_recipe_learns_the_ring_and_reports_it(tmp_path):
     noise_mean = statistics.fmean(noise_scores)
     assert report.report["mmd_model"] < noise_mean - 10 * spread, (report.report, noise_scores)
     assert report.report["mmd_langevin"] < noise_mean - 10 * spread, (report.report, noise_scores)
+
+
+def test_demo_summarises_what_each_run_wrote(tmp_path):
+    """``recipes/toy2d/demo.py`` (``./run toy2d``): one row per run, holding that run's own report."""
+    out = tmp_path / "demo"
+    subprocess.run(
+        [sys.executable, str(RECIPES / "demo.py"), "--objectives", "dsm", "--densities", "2moons", "--max-epochs", "1",
+         "--out", str(out)],
+        check=True, capture_output=True, text=True, timeout=900,
+    )
+    rows = json.loads((out / "summary.json").read_text())
+    assert [(row["density"], row["objective"]) for row in rows] == [("2moons", "dsm")]
+    written = json.loads((Path(rows[0]["log_dir"]) / "metrics.json").read_text())
+    assert {key: rows[0][key] for key in written} == written
+    table = (out / "summary.md").read_text()
+    assert f"| 2moons | dsm | {written['mmd_model']:.4f} | {written['mmd_langevin']:.4f} | {rows[0]['run_seconds']} |" in table
