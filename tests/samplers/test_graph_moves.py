@@ -36,6 +36,7 @@ from structebm.chem.vocab import QM9_VOCABULARY, AtomType, AtomVocabulary
 from structebm.data.molecules import load_smiles
 from structebm.energies.base import MissingCapabilityError
 from structebm.energies.graph import RelationalGraphEnergy
+from structebm.energies.potts import PottsEnergy
 from structebm.chem.features import ChemistryFeatures
 from structebm.graphs.enumerate import all_graphs, graph_keys
 from structebm.samplers.graph_gwg import graph_gibbs_with_gradients
@@ -215,17 +216,17 @@ def test_bad_inputs_give_clear_errors(qm9_graphs):
     gibbs = graph_gibbs(energy, QM9_SPACE)
     asymmetric = qm9_graphs.edges.clone()
     asymmetric[0, 0, 1] = 3 - asymmetric[0, 0, 1]
-    with pytest.raises(ValueError, match="graph_gibbs.init: DenseMolGraph: bonds must be symmetric"):
+    with pytest.raises(ValueError, match=r"graph_gibbs.init: DenseGraph: graph 0 has an asymmetric adjacency: edges\[0, 1\]"):
         gibbs.init(DenseMolGraph(qm9_graphs.nodes, asymmetric, qm9_graphs.mask))
-    with pytest.raises(ValueError, match="bonds must be"):
+    with pytest.raises(ValueError, match="edges must be"):
         gibbs.init(DenseMolGraph(qm9_graphs.nodes, qm9_graphs.edges[:, :, :4], qm9_graphs.mask))
-    with pytest.raises(TypeError, match="expected a DenseMolGraph"):
+    with pytest.raises(TypeError, match="expected a DenseGraph"):
         gibbs.init(qm9_graphs.nodes)
     with pytest.raises(ValueError, match="c must be None or a tensor with batch size 64"):
         gibbs.init(qm9_graphs, torch.zeros(3, 2))
     over = MolGraphSpace(QM9_VOCABULARY, valid_noise=False).noise(32, torch.Generator().manual_seed(7))
-    with pytest.raises(ValueError, match="valence-aware sampling needs valence-valid start graphs"):
-        graph_gibbs_with_gradients(energy, QM9_SPACE).init(over)
+    with pytest.raises(ValueError, match=r"constrained sampling needs valid start graphs, but graph\(s\) \[0, "):
+        graph_gibbs_with_gradients(energy, QM9_SPACE, constrained=True).init(over)
     graph_gibbs(energy, QM9_SPACE, constrained=False).init(over)  # fine without valence rules
     with pytest.raises(ValueError, match="sites must be one of"):
         graph_gibbs(energy, QM9_SPACE, sites="rings")
@@ -241,15 +242,20 @@ def test_bad_inputs_give_clear_errors(qm9_graphs):
             graph_gibbs(energy, QM9_SPACE, temperature=temperature)
         with pytest.raises(TypeError, match="graph_gibbs_with_gradients: temperature must be a number"):
             graph_gibbs_with_gradients(energy, QM9_SPACE, temperature=temperature)
-    with pytest.raises(ValueError, match="the energy has 8 atom types but vocabulary 'tiny' has 2"):
+    with pytest.raises(ValueError, match="the energy has num_node_types=8 but the space has 2"):
         graph_gibbs(energy, TINY_SPACE)
+    with pytest.raises(TypeError, match="space must be a GraphSpace, got AtomVocabulary"):
+        graph_gibbs(energy, QM9_VOCABULARY)
     with pytest.raises(MissingCapabilityError, match="HasGraphOneHotEnergy"):
-        graph_gibbs_with_gradients(nn.Linear(2, 1), QM9_VOCABULARY)
+        graph_gibbs_with_gradients(nn.Linear(2, 1), QM9_SPACE)
+    # a sequence energy has one_hot_energy, not the graph capability: refused when the sampler is built
+    with pytest.raises(MissingCapabilityError, match="HasGraphOneHotEnergy"):
+        graph_gibbs_with_gradients(PottsEnergy(4, 3), QM9_SPACE)
 
 
 def test_gibbs_site_choice_restricts_what_changes(qm9_graphs):
     energy = qm9_energy()
-    for sites, frozen in (("atoms", "bonds"), ("bonds", "atoms")):
+    for sites, frozen in (("nodes", "edges"), ("edges", "nodes")):
         algorithm = graph_gibbs(energy, QM9_SPACE, sites=sites)
         state, generator = algorithm.init(qm9_graphs), torch.Generator().manual_seed(8)
         for _ in range(30):
