@@ -35,3 +35,11 @@ def test_sampling_temperature_must_be_positive_and_finite(temperature, capsys):
     with pytest.raises(SystemExit):
         parse_args(["--out", "x.json", "--temperature", temperature])
     assert "--train-seconds and --temperature must be positive" in capsys.readouterr().err
+
+
+def test_a_step_budget_replaces_the_time_budget(capsys):
+    assert parse_args(["--out", "x.json"]).train_steps is None
+    assert parse_args(["--out", "x.json", "--train-steps", "2308"]).train_steps == 2308
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "x.json", "--train-steps", "0"])
+    assert "--train-steps must be a positive int, got 0" in capsys.readouterr().err
