@@ -17,7 +17,8 @@ import pytest
 
 from structebm.cli import build_cli
 from structebm.graphs.prior import NodePrior
-from structebm.training.graph_report import GraphChainBuffer, GraphGenerationReport
+from structebm.samplers.graph_generation import GraphChainBuffer
+from structebm.training.graph_report import GraphGenerationReport
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "graph_generation"
 
