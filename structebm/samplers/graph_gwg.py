@@ -126,7 +126,9 @@ def graph_gibbs_with_gradients(
         energy: an energy with ``graph_one_hot_energy(nodes_one_hot, edges_one_hot, c) -> [B]``.
         space: the graph space (capacity ``N``, alphabets, constraints).
         constrained: put zero proposal mass on changes that break a constraint of ``space``.
-        num_flips: single-site changes per proposal; one step is one MH test of that path.
+        num_flips: single-site changes per proposal; one step is one MH test of that path. Where every
+            site is binary (one node type, one edge type) an even ``num_flips`` keeps the parity of the
+            number of nonzero sites, so the chain cannot reach half of the space: use an odd one there.
         temperature: sample :math:`e^{-E / T}` (a positive finite float; 1 is the energy's own target).
 
     Returns:

@@ -134,9 +134,9 @@ def test_bad_inputs_give_clear_errors():
     start = dequantize(MolGraphSpace(TINY).noise(4, torch.Generator().manual_seed(6)), TINY_SPACE, torch.Generator())
     asymmetric = start.edges.clone()
     asymmetric[0, 0, 1, 2] += 0.1
-    with pytest.raises(ValueError, match=r"graph_langevin.init: bonds must be symmetric \(graph\(s\) \[0\]\)"):
+    with pytest.raises(ValueError, match=r"graph_langevin.init: edges must be symmetric \(graph\(s\) \[0\]\)"):
         algorithm.init(RelaxedGraph(start.nodes, asymmetric))
-    with pytest.raises(ValueError, match=r"expected atoms \[B, 3, 3\] and bonds \[B, 3, 3, 4\]"):
+    with pytest.raises(ValueError, match=r"expected nodes \[B, 3, 3\] and edges \[B, 3, 3, 4\]"):
         algorithm.init(RelaxedGraph(start.nodes[:, :2], start.edges))
     with pytest.raises(ValueError, match="outside bounds"):
         algorithm.init(RelaxedGraph(start.nodes + 5.0, start.edges))
@@ -144,7 +144,7 @@ def test_bad_inputs_give_clear_errors():
     nan_atoms[1, 0, 0] = float("nan")
     with pytest.raises(ValueError, match=r"NaN or infinite values in graph\(s\) \[1\]"):
         algorithm.init(RelaxedGraph(nan_atoms, start.edges))
-    with pytest.raises(TypeError, match="DenseMolGraph or RelaxedGraph"):
+    with pytest.raises(TypeError, match="DenseGraph or RelaxedGraph"):
         algorithm.init(start.nodes)
     with pytest.raises(ValueError, match="noise_scale must be a finite number >= 0"):
         graph_langevin(energy, TINY_SPACE, step_size=0.1, noise_scale=-1.0)
