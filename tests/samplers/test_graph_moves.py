@@ -19,7 +19,6 @@ valence-aware cases: with few legal values per site its proposals nearly preserv
 of the state and it needs ~400 steps here (one or three flips mix in < 40).
 """
 
-import itertools
 import math
 import os
 from pathlib import Path
