@@ -3,7 +3,7 @@
 Exactness is checked on a graph space small enough to list: N = 3 slots, atom types C and O
 (values 0..2) and bond orders 0..3. It holds 567 structurally consistent graphs, 204 of them
 valence-valid. A pairwise energy (atom fields, bond fields and type-type-order couplings) is
-written on one-hot tensors, so it has ``one_hot_energy`` and equals ``forward`` on exact
+written on one-hot tensors, so it has ``graph_one_hot_energy`` and equals ``forward`` on exact
 one-hots.
 
 Tolerance: the final states of n independent chains are n iid draws when the sampler is
