@@ -273,3 +273,10 @@ def test_float32_messages_that_underflow_between_normalisations_fall_back_to_log
     assert scaled_forward(chain).log_space_rows.tolist() == [True, False]
     grad_em, _ = torch.autograd.grad(single.sum(), leaves)
     torch.testing.assert_close(grad_em.double(), linear_chain.marginals(em, tr, start, end, None, allowed), atol=1e-4, rtol=0)
+    # Sampling takes the same fallback: row 0 has two allowed labellings of equal score, tags
+    # 0, 1, 0, ... and 1, 0, 1, ...; 4000 draws put 0.5 ± 0.008 (one standard error) on each.
+    draws = linear_chain.sample(em.float(), tr.float(), start.float(), end.float(), 4000, None, allowed, torch.Generator().manual_seed(0))
+    first = draws[:, 0, 0]
+    alternating = torch.arange(length) % 2
+    assert torch.equal(draws[:, 0], (first[:, None] + alternating[None, :]) % 2)
+    assert abs(float(first.float().mean()) - 0.5) < 5 * 0.5 / 4000**0.5
