@@ -171,6 +171,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own, e.g. from OMP_NUM_THREADS)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shapes", nargs="+", default=[",".join(map(str, shape)) for shape in SHAPES], help="BATCH,LENGTH,TAGS ...")
+    parser.add_argument("--operations", nargs="+", default=list(OPERATIONS), choices=OPERATIONS)
     parser.add_argument("--draws", type=int, default=10, help="samples per sequence for the sample operation")
     parser.add_argument("--k", type=int, default=5, help="labellings per sequence for the topk operation")
     parser.add_argument("--max-struct-size", type=int, default=200_000, help="largest B*T*K^2 at which torch-struct samples and top-k are timed")
@@ -186,7 +187,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     for batch, length, num_tags in shapes:
         struct_extras = batch * length * num_tags**2 <= args.max_struct_size
         operations, accuracy = build_candidates(make_potentials(batch, length, num_tags, args.seed), args.draws, args.k, struct_extras)
-        for operation in OPERATIONS:
+        for operation in args.operations:
             candidates = operations[operation]
             samples = time_candidates_ms(candidates, repeats=args.repeats, warmup=args.warmup)
             times = {name: statistics.median(values) for name, values in samples.items()}
@@ -220,6 +221,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     settings = {
         "threads": torch.get_num_threads(), "repeats": args.repeats, "warmup": args.warmup, "seed": args.seed,
         "draws": args.draws, "k": args.k, "max_struct_size": args.max_struct_size, "shapes": shapes,
+        "operations": args.operations,
     }
     json_path, md_path = write_report(args.out, rows, "Linear-chain CRF speed (CPU)", settings, columns, notes)
     print(f"wrote {json_path} and {md_path}")
