@@ -187,3 +187,16 @@ def test_bad_noise_and_bad_input_give_clear_errors():
     y[0] = torch.tensor([0, 1, 0, 1])
     with pytest.raises(ValueError, match="zero probability under the noise in row"):
         objective(crf(), (y, c))
+
+
+def test_model_noise_loads_fitted_parameters_and_gives_normalised_log_probabilities(tmp_path):
+    path = tmp_path / "noise.pt"
+    torch.save(true_model().state_dict(), path)
+    noise = ModelNoise(crf(), state_dict_path=path)
+    torch.testing.assert_close(noise.energy.transitions, true_model().transitions.detach())
+    _, c = dataset(3, seed=8)
+    labellings = all_states(LENGTH, TAGS)
+    log_q = noise.log_prob(labellings.repeat(3, 1), c.repeat_interleave(labellings.shape[0], 0)).reshape(3, -1)
+    torch.testing.assert_close(log_q.exp().sum(1), torch.ones(3, dtype=torch.float64))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ModelNoise(crf(), state_dict_path=tmp_path / "missing.pt")
