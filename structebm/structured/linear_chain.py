@@ -25,10 +25,12 @@ Its gradient, the marginals, comes from the scaled backward recursion
 marginals ``ξ_t = (α̂_{t-1}^⊤ g_t) ⊙ W``, in a hand-written autograd function (no autograd
 through ``T`` steps). Rows where a normaliser falls below :data:`UNDERFLOW_LIMIT` (extreme
 potentials, where scaled arithmetic would lose precision) are recomputed in log space.
-Normalisers are summed in float64. Viterbi runs the max-plus recursion on values only and
+Normalisers are summed in float64, and taken only every few steps
+(:func:`~structebm.structured._forward_backward.normalisation_interval`; any positive ``s_t``
+keeps the recursions exact). Viterbi runs the max-plus recursion on values only and
 recomputes the best predecessor along the chosen path while backtracking (all rows at
 once); top-k keeps ``k`` scores per tag with back-pointers; sampling is forward filtering,
-backward sampling.
+backward sampling from the same scaled messages, one uniform per draw and step.
 """
 
 from __future__ import annotations
@@ -42,14 +44,13 @@ from torch import Tensor
 from structebm.structured._forward_backward import (
     UNDERFLOW_LIMIT,
     LogPartition,
-    Scaled,
-    log_space_forward,
     log_space_marginals,
     scaled_backward,
     scaled_forward,
     select_rows,
 )
-from structebm.structured._potentials import Chain, chain_lengths, prepare
+from structebm.structured._potentials import chain_lengths, prepare
+from structebm.structured._sampling import sample_log_space, sample_scaled
 from structebm.structured.constraints import AllowedTransitions
 
 __all__ = [
@@ -234,54 +235,6 @@ def topk(
     return scores.t(), paths.permute(2, 1, 0)
 
 
-def _sample_scaled(fwd: Scaled, lengths: Tensor, n: int, generator: Optional[torch.Generator]) -> Tensor:
-    """Backward sampling in probability space from scaled forward messages, one uniform per draw and step.
-
-    ``y_t`` given ``y_{t+1}`` is drawn by inverting the cumulative sum of ``α̂_t ⊙ W_{·, y_{t+1}}``
-    with ``u ∈ (0, 1]``, so zero-probability tags are never chosen.
-
-    Shapes:
-        - returns: ``[T, n, B]`` long (0 past each length).
-    """
-    length, batch_size, num_tags = fwd.alpha.shape
-    device = fwd.alpha.device
-    uniforms = 1.0 - torch.rand((length, n, batch_size, 1), generator=generator, device=device, dtype=fwd.alpha.dtype)
-    last = lengths - 1
-    tags = torch.zeros((length, n, batch_size), dtype=torch.long, device=device)
-    following = torch.zeros((n, batch_size), dtype=torch.long, device=device)
-    weights_into = fwd.weights.t()  # row j: weights of every tag followed by j
-    for t in range(length - 1, -1, -1):
-        link = torch.where((last == t)[None, :, None], fwd.end_weights, weights_into[following])
-        cumulative = (link * fwd.alpha[t]).cumsum_(dim=2)
-        below = cumulative < uniforms[t] * cumulative[:, :, -1:]
-        choice = below.sum(dim=2).clamp_(max=num_tags - 1)
-        following = torch.where((t <= last)[None, :], choice, 0)
-        tags[t] = following
-    return tags
-
-
-def _sample_log_space(chain: Chain, n: int, generator: Optional[torch.Generator]) -> Tensor:
-    """Backward sampling from log-space forward messages with Gumbel-max (rows with extreme potentials).
-
-    Shapes:
-        - returns: ``[T, n, B]`` long (0 past each length).
-    """
-    log_alpha, _ = log_space_forward(chain)
-    length, batch_size, num_tags = log_alpha.shape
-    uniforms = torch.rand((length, n, batch_size, num_tags), generator=generator, device=log_alpha.device, dtype=log_alpha.dtype)
-    gumbels = -torch.log(-torch.log(uniforms.clamp_(min=torch.finfo(log_alpha.dtype).tiny)))
-    last = chain.lengths - 1
-    tags = torch.zeros((length, n, batch_size), dtype=torch.long, device=log_alpha.device)
-    following = torch.zeros((n, batch_size), dtype=torch.long, device=log_alpha.device)
-    transitions_into = chain.transitions.t()  # row j: scores of every tag followed by j
-    for t in range(length - 1, -1, -1):
-        link = torch.where((last == t)[None, :, None], chain.end, transitions_into[following])
-        choice = (log_alpha[t] + link + gumbels[t]).argmax(dim=2)
-        tags[t] = torch.where((t <= last)[None, :], choice, 0)
-        following = tags[t]
-    return tags
-
-
 def sample(
     emissions: Tensor,
     transitions: Tensor,
@@ -309,10 +262,10 @@ def sample(
     chain = prepare(emissions, transitions, start, end, mask, allowed, "sample")
     with torch.no_grad():
         fwd = scaled_forward(chain)
-        tags = _sample_scaled(fwd, chain.lengths, n, generator)
+        tags = sample_scaled(fwd, chain.lengths, n, generator)
         if fwd.log_space_rows.any():
             rows = fwd.log_space_rows
-            tags[:, :, rows] = _sample_log_space(select_rows(chain, rows), n, generator)
+            tags[:, :, rows] = sample_log_space(select_rows(chain, rows), n, generator)
     return tags.permute(1, 2, 0)
 
 
