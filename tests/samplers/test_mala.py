@@ -109,7 +109,18 @@ def test_info_matches_the_state_and_rejections_keep_the_old_state() -> None:
     assert torch.allclose(new_state.energy, gaussian()(new_state.x))
     assert torch.allclose(new_state.grad, -gaussian().score(new_state.x))
     assert torch.allclose(info.grad_norm, new_state.grad.norm(dim=1))
-    assert ((info.acceptance_rate >= 0) & (info.acceptance_rate <= 1)).all()
+    # The reported rate is min(1, exp(log α)) of the MH ratio, recomputed here by hand from the
+    # same noise draw: y = x - ε∇E(x) + √(2ε) ξ, log q(y | x) = -|y - x + ε∇E(x)|² / 4ε.
+    eps = 2.0
+    x, grad_x = state.x, -gaussian().score(state.x)
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+    y = x - eps * grad_x + math.sqrt(2.0 * eps) * noise
+    grad_y = -gaussian().score(y)
+    log_forward = -(y - x + eps * grad_x).square().sum(1) / (4 * eps)
+    log_backward = -(x - y + eps * grad_y).square().sum(1) / (4 * eps)
+    log_ratio = gaussian()(x) - gaussian()(y) + log_backward - log_forward
+    assert torch.allclose(info.acceptance_rate, log_ratio.exp().clamp(max=1.0), rtol=1e-4, atol=1e-6)
+    assert torch.equal(new_state.x[info.accepted], y[info.accepted])
     # A chain whose acceptance probability is 1 is always accepted.
     assert info.accepted[info.acceptance_rate == 1].all()
 
