@@ -19,7 +19,6 @@ from scipy import stats
 from structebm.energies.crf import LinearChainCRF
 from structebm.objectives.conditional_noise import LaggedModelNoise, ModelNoise
 from structebm.objectives.ranking_nce import RankingNCE
-from structebm.structured import linear_chain
 from structebm.structured.enumerate import all_states
 
 TAGS, LENGTH = 3, 4
