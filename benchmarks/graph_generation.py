@@ -9,6 +9,10 @@ fitted to the training graphs, and computes the degree, clustering, orbit and sp
 GDSS's evaluation (:mod:`structebm.graphs.metrics`). Tune with ``--reference train`` (scores
 against the training graphs); the protocol is ``--reference test``.
 
+``--save-energy FILE`` keeps the trained (averaged) energy's weights; ``--load-energy FILE``
+skips training and samples and scores that energy with the report's settings (sampling steps,
+``num_flips``, temperature, reference), so sampling settings can be compared on one model.
+
 Published figures (GDSS, Jo et al., ICML 2022, Table 2; degree / clustering / orbit MMD) are
 written beside ours in the Markdown file.
 
@@ -50,6 +54,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--sampling-steps", type=int, default=None, help="sampler steps per chain (default: the recipe's)")
     parser.add_argument("--reference", choices=("test", "train"), default="test")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-energy", type=Path, default=None, help="write the trained energy's weights here")
+    parser.add_argument("--load-energy", type=Path, default=None,
+                        help="skip training: sample from and score the energy saved here by --save-energy")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="any further config key, as for structebm fit (repeatable), e.g. --override model.objective.init_args.num_steps=40")
     return parser.parse_args(argv)
@@ -87,17 +94,45 @@ def markdown(dataset: str, result: dict[str, Any]) -> str:
     return f"# Graph generation: {dataset}\n\n" + "\n".join(rows) + "\n"
 
 
+def the_report(cli: Any) -> GraphGenerationReport:
+    reports = [c for c in cli.trainer.callbacks if isinstance(c, GraphGenerationReport)]
+    if len(reports) != 1:
+        raise RuntimeError(f"graph_generation: the recipe needs one GraphGenerationReport, found {len(reports)}")
+    return reports[0]
+
+
+def train_and_score(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], list[str]]:
+    """``structebm fit`` with the recipe; the report of its :class:`GraphGenerationReport`."""
+    argv_fit = ["fit", *cli_args(args, workdir)]
+    cli = build_cli(argv_fit)
+    callback = the_report(cli)
+    if callback.report is None:
+        raise RuntimeError("graph_generation: the recipe's GraphGenerationReport did not report")
+    if args.save_energy is not None:
+        args.save_energy.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"energy": cli.model.energy.state_dict(), "train_seconds": callback.report["train_seconds"],
+                    "train_steps": callback.report["train_steps"], "command": argv_fit}, args.save_energy)
+    return dict(callback.report), argv_fit
+
+
+def load_and_score(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The recipe's model with the weights of ``--load-energy``, sampled and scored by its report's settings."""
+    argv_built = cli_args(args, workdir)
+    cli = build_cli(argv_built, run=False)
+    saved = torch.load(args.load_energy, map_location="cpu")
+    cli.model.energy.load_state_dict(saved["energy"])
+    cli.datamodule.setup("fit")
+    report, _, _ = the_report(cli).score(cli.model.energy, cli.datamodule, torch.device("cpu"))
+    report.update(train_seconds=saved["train_seconds"], train_steps=saved["train_steps"], loaded_energy=str(args.load_energy))
+    return report, [*saved["command"], "# then sampled by:", *argv_built]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="graph_generation_") as folder:
-        workdir = Path(folder)
-        argv_fit = ["fit", *cli_args(args, workdir)]
-        cli = build_cli(argv_fit)
-        reports = [c for c in cli.trainer.callbacks if isinstance(c, GraphGenerationReport)]
-        if len(reports) != 1 or reports[0].report is None:
-            raise RuntimeError("graph_generation: the recipe's GraphGenerationReport did not report")
-        report = dict(reports[0].report)
+        run = train_and_score if args.load_energy is None else load_and_score
+        report, argv_fit = run(args, Path(folder))
     result = {
         "dataset": args.dataset,
         **{key: report[key] for key in KEYS},

@@ -19,6 +19,7 @@ from typing import Any, Literal, Optional
 
 import lightning.pytorch as pl
 import torch
+from torch import nn
 
 from structebm.graphs.draw import graph_comparison_png
 from structebm.graphs.evaluate import evaluate_graphs, generated_networkx
@@ -82,13 +83,15 @@ class GraphGenerationReport(FitReport):
         if method == "gibbs_with_gradients":
             self.sampler_options["num_flips"] = num_flips
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        train_seconds = self.train_seconds()
-        energy = self.energy_of(pl_module, "sample graphs from")
-        datamodule = trainer.datamodule
+    def score(self, energy: nn.Module, datamodule: Any, device: torch.device) -> tuple[dict[str, Any], Any, list]:
+        """Sample from ``energy`` and score against the reference split of ``datamodule``.
+
+        Returns the report (MMDs, ``num_samples``, sampler settings, ``sampling_seconds``,
+        ``samples_per_second``), the generated ``DenseGraph`` and the reference graphs.
+        """
         reference = list(datamodule.test_graphs if self.reference == "test" else datamodule.train_graphs)
         count = len(reference) if self.num_samples is None else self.num_samples
-        generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
+        generator = torch.Generator(device=device).manual_seed(self.seed)
         started = time.perf_counter()
         graphs = sample_graphs(
             energy, fitted_space(datamodule), count, self.num_steps, generator, self.method, self.batch_size,
@@ -105,9 +108,15 @@ class GraphGenerationReport(FitReport):
             report["train_reference"] = evaluate_graphs(extra, train, self.metrics)
         report.update(
             reference=self.reference, num_steps=self.num_steps, method=self.method, **self.sampler_options,
-            train_seconds=train_seconds, train_steps=trainer.global_step, sampling_seconds=sampling_seconds,
-            samples_per_second=count / max(sampling_seconds, 1e-9),
+            sampling_seconds=sampling_seconds, samples_per_second=count / max(sampling_seconds, 1e-9),
         )
+        return report, graphs, reference
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        train_seconds = self.train_seconds()
+        energy = self.energy_of(pl_module, "sample graphs from")
+        report, graphs, reference = self.score(energy, trainer.datamodule, pl_module.device)
+        report.update(train_seconds=train_seconds, train_steps=trainer.global_step)
         folder = self.output_dir or Path(trainer.log_dir or trainer.default_root_dir)
         graph_comparison_png(generated_networkx(graphs), reference, folder / "graphs.png")
         logged = {f"graph/{key}": float(report[f"{key}_mmd"]) for key in self.metrics}
