@@ -174,8 +174,15 @@ _VOCABULARIES = {"qm9": QM9_VOCABULARY, "zinc250k": ZINC250K_VOCABULARY}
 
 
 def get_vocabulary(name: str) -> AtomVocabulary:
-    """The vocabulary of a named data set (``"qm9"`` or ``"zinc250k"``)."""
+    """The vocabulary of a named data set (``"qm9"`` or ``"zinc250k"``), or the one a spec line
+    ``"atoms=C,N,O,N+;max_atoms=12"`` describes (:mod:`structebm.chem.vocab_inference`)."""
+    from structebm.chem.vocab_inference import is_vocabulary_spec, parse_vocabulary_spec
+
+    if is_vocabulary_spec(name):
+        return parse_vocabulary_spec(name)
     try:
         return _VOCABULARIES[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown vocabulary {name!r}; expected one of {sorted(_VOCABULARIES)}") from None
+        raise ValueError(
+            f"unknown vocabulary {name!r}; expected one of {sorted(_VOCABULARIES)} or a spec 'atoms=C,N,O;max_atoms=12'"
+        ) from None
