@@ -10,7 +10,8 @@ The model section configures the energy and the objective by class path; the dat
 section takes any LightningDataModule by class path. A data module whose files decide some
 model settings (the tag count of a tagging data set) names them in a class method
 ``model_settings(**init_args) -> {key under model: value}``; before anything is built, the
-command sets each of those keys that the model's config has (:func:`apply_data_settings`).
+command sets each of those keys that the model's config has (:func:`apply_data_settings`); a
+key may also name an entry already present in a dict-valued setting (``sampler_options.dataset``).
 """
 
 from __future__ import annotations
@@ -41,11 +42,17 @@ def apply_data_settings(config: Any) -> dict[str, tuple[Any, Any]]:
     changed = {}
     for key, value in settings(**init_args).items():
         path = f"model.{key}"
-        if path not in config:
+        parent, _, member = path.rpartition(".")
+        if path in config:
+            old = config[path]
+            config[path] = value
+        elif parent in config and isinstance(config[parent], dict) and member in config[parent]:
+            old = config[parent][member]  # a key of a dict-valued setting, e.g. sampler_options
+            config[parent] = {**config[parent], member: value}
+        else:
             continue
-        if config[path] != value:
-            changed[path] = (config[path], value)
-        config[path] = value
+        if old != value:
+            changed[path] = (old, value)
     return changed
 
 

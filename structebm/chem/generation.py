@@ -40,6 +40,7 @@ from structebm.chem.evaluate import METRIC_KEYS, MoleculeReference, evaluate_mol
 from structebm.chem.graph_space import MolGraphSpace
 from structebm.chem.metrics import DecodedMolecules
 from structebm.chem.vocab import AtomVocabulary, get_vocabulary
+from structebm.chem.vocab_inference import is_vocabulary_spec
 from structebm.data.molecules import training_atom_prior
 from structebm.samplers.base import SamplingAlgorithm, check_chain_finite, check_positive
 from structebm.samplers.graph_buffer import GraphReplayBuffer
@@ -83,12 +84,15 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
     """A :class:`~structebm.samplers.graph_buffer.GraphReplayBuffer` over the graph space of ``dataset``.
 
     Args:
-        dataset: ``"qm9"`` or ``"zinc250k"``.
+        dataset: ``"qm9"``, ``"zinc250k"`` or a vocabulary spec line (:mod:`structebm.chem.vocab_inference`).
         capacity, reinit_prob, num_classes: as for ``GraphReplayBuffer``.
         valid_noise: make restart noise valence-valid (needed by constrained samplers).
         connected_noise: restart from random connected, valence-valid graphs (``MolGraphSpace``).
         train_atom_prior: draw the atoms of restart noise from the atom counts and type frequencies
             of the standard training split (:func:`fitted_atom_prior`) instead of uniformly.
+        atom_prior: with ``train_atom_prior``, the prior itself as ``{"count_probs": [N + 1 floats],
+            "type_probs": [A + 1 floats]}`` instead of the fitted one (a user's file has no standard
+            split; its data module writes this setting, see ``MoleculeDataModule.model_settings``).
 
     Shapes:
         - storage: atoms ``[capacity, N]``, bonds ``[capacity, N, N]`` (``int8``)
@@ -97,9 +101,13 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
     def __init__(
         self, dataset: str = "qm9", capacity: int = 10000, reinit_prob: float = 0.05,
         num_classes: Optional[int] = None, valid_noise: bool = True, connected_noise: bool = False,
-        train_atom_prior: bool = False,
+        train_atom_prior: bool = False, atom_prior: Optional[dict[str, list[float]]] = None,
     ) -> None:
-        prior = fitted_atom_prior(dataset) if train_atom_prior else None
+        prior = None
+        if train_atom_prior:
+            prior = fitted_atom_prior(dataset) if atom_prior is None else AtomPrior(
+                torch.tensor(atom_prior["count_probs"]), torch.tensor(atom_prior["type_probs"])
+            )
         space = MolGraphSpace(get_vocabulary(dataset), valid_noise, connected_noise, prior)
         super().__init__(space, capacity=capacity, reinit_prob=reinit_prob, num_classes=num_classes)
 
@@ -226,7 +234,12 @@ class MoleculeGeneration:
             "connected_noise": self.connected_noise, "train_atom_prior": self.train_atom_prior,
             "temperature": self.temperature,
         }
-        atom_prior = fitted_atom_prior(vocabulary.name) if self.train_atom_prior else None
+        if hasattr(datamodule, "data_summary"):
+            report["data"] = datamodule.data_summary()
+        atom_prior = None
+        if self.train_atom_prior:  # a named data set's standard split, else the data module's training graphs
+            named = not is_vocabulary_spec(vocabulary.name)
+            atom_prior = fitted_atom_prior(vocabulary.name) if named else datamodule.atom_prior()
         test = MoleculeReference(datamodule.test_smiles)
         for variant in self.variants:
             generator = torch.Generator(device=device).manual_seed(self.seed)

@@ -1,25 +1,34 @@
-"""A LightningDataModule over the dense molecular graphs of QM9 or ZINC250k.
+"""A LightningDataModule over the dense molecular graphs of QM9, ZINC250k or a user's SMILES file.
 
-Training batches are :class:`~structebm.chem.dense.DenseMolGraph` batches of the standard
-training split (every row not in the GDSS test indices, see
-:mod:`structebm.data.molecules`), in an order drawn from ``(seed, epoch)`` alone
-(:class:`~structebm.data.loaders.EpochShuffleSampler`):
+Training batches are :class:`~structebm.chem.dense.DenseMolGraph` batches of the training
+split, in an order drawn from ``(seed, epoch)`` alone
+(:class:`~structebm.data.loaders.EpochShuffleSampler`). For QM9 and ZINC250k the split is the
+standard one (every row not in the GDSS test indices, see :mod:`structebm.data.molecules`);
+for a file path it is a test file, test rows or a seeded fraction, and the atom vocabulary and
+capacity are inferred from the training molecules unless given
+(:mod:`structebm.data.molecule_files`):
 
 .. math::
     G = (\\text{atoms} \\in \\{0..A\\}^{B \\times N}, \\;
     \\text{bonds} \\in \\{0..3\\}^{B \\times N \\times N}, \\; \\text{mask} = \\text{atoms} > 0).
 
-Generated molecules are scored against the SMILES of the standard split: novelty against
+Generated molecules are scored against the SMILES of the split: novelty against
 :attr:`MoleculeDataModule.train_smiles`, FCD and NSPDK against
 :attr:`MoleculeDataModule.test_smiles`. Lightning moves a ``DenseMolGraph`` to the device
 through its ``to`` method; :meth:`MoleculeDataModule.transfer_batch_to_device` does so
 explicitly, so that the batch keeps its type whatever Lightning's generic rules are.
+
+The vocabulary is given once, by the data: :meth:`MoleculeDataModule.model_settings` names the
+model settings that follow from it (the energy's node-type count and chemistry features, the
+sampler's and the chain source's vocabulary, the chain source's atom prior for a file), and the
+``structebm`` command writes them into the model's config (:func:`~structebm.cli.apply_data_settings`).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import lightning.pytorch as pl
 import torch
@@ -31,6 +40,7 @@ from structebm.chem.dense import DenseMolGraph
 from structebm.chem.graph_space import MolGraphSpace
 from structebm.chem.vocab import AtomVocabulary
 from structebm.data.loaders import EpochShuffleSampler
+from structebm.data.molecule_files import MoleculeFileData, load_molecule_file
 from structebm.data.molecules import (
     MOLECULE_DATASETS,
     DenseMoleculeDataset,
@@ -47,13 +57,26 @@ class MoleculeDataModule(pl.LightningDataModule):
     """Training graphs and evaluation SMILES of one molecule data set.
 
     Args:
-        dataset: ``"qm9"`` or ``"zinc250k"``.
+        dataset: ``"qm9"``, ``"zinc250k"``, or the path of a SMILES file (``.csv``, ``.smi``,
+            ``.txt``, optionally ``.gz``; :func:`~structebm.data.molecule_files.load_molecule_file`).
         batch_size: graphs per training batch.
         max_train_molecules: keep only the first training graphs (quick runs); ``None`` = all.
         max_test_molecules: keep only the first test SMILES for evaluation; ``None`` = all.
         seed: seed of the training order (a new permutation every epoch).
         data_root: directory holding the data files (default ``$STRUCTEBM_DATA``).
         num_workers: DataLoader worker processes.
+        smiles_column: (file) the ``.csv`` column holding the SMILES.
+        test_file: (file) a second file with the test molecules; every row of ``dataset`` trains.
+        test_rows: (file) 0-based data rows of ``dataset`` forming the test split.
+        test_fraction: (file) fraction of rows drawn with ``split_seed`` for the test split
+            (0.1 when no split is given).
+        split_seed: (file) seed of the fraction split.
+        atom_types: (file) vocabulary labels such as ``["C", "N", "O", "N+", "O-"]``; default: the
+            elements with the formal charges that occur in the training molecules.
+        max_atoms: (file) the graph capacity; default: the largest heavy-atom count of the training molecules.
+        on_error: (file) ``"raise"``: loading fails listing every unparsable row and every training
+            molecule over the capacity or outside ``atom_types``, by line; ``"skip"``: they are left out
+            and counted (warning, :meth:`data_summary`).
 
     Shapes:
         - training batches: ``DenseMolGraph`` with atoms ``[B, N]``, bonds ``[B, N, N]``,
@@ -69,11 +92,30 @@ class MoleculeDataModule(pl.LightningDataModule):
         seed: int = 0,
         data_root: Optional[str] = None,
         num_workers: int = 0,
+        smiles_column: str = "smiles",
+        test_file: Optional[str] = None,
+        test_rows: Optional[list[int]] = None,
+        test_fraction: Optional[float] = None,
+        split_seed: int = 0,
+        atom_types: Optional[list[str]] = None,
+        max_atoms: Optional[int] = None,
+        on_error: Literal["raise", "skip"] = "raise",
     ) -> None:
         super().__init__()
         name = str(dataset).lower()
-        if name not in MOLECULE_DATASETS:
-            raise ValueError(f"MoleculeDataModule: dataset must be one of {sorted(MOLECULE_DATASETS)}, got {dataset!r}")
+        file_options = {"test_file": test_file, "test_rows": test_rows, "test_fraction": test_fraction,
+                        "atom_types": atom_types, "max_atoms": max_atoms}
+        if name in MOLECULE_DATASETS:
+            given = sorted(key for key, value in file_options.items() if value is not None)
+            if given:
+                raise ValueError(f"MoleculeDataModule: {given} apply to a SMILES file, not to the named data set {name!r}")
+        elif not Path(dataset).is_file():
+            raise ValueError(
+                f"MoleculeDataModule: dataset must be one of {sorted(MOLECULE_DATASETS)} or an existing SMILES file, "
+                f"got {dataset!r}"
+            )
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"MoleculeDataModule: on_error must be 'raise' or 'skip', got {on_error!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"MoleculeDataModule: batch_size must be a positive int, got {batch_size!r}")
         for key, limit in (("max_train_molecules", max_train_molecules), ("max_test_molecules", max_test_molecules)):
@@ -81,7 +123,10 @@ class MoleculeDataModule(pl.LightningDataModule):
                 raise ValueError(f"MoleculeDataModule: {key} must be a positive int or None, got {limit!r}")
         if num_workers < 0:
             raise ValueError(f"MoleculeDataModule: num_workers must be non-negative, got {num_workers}")
-        self.dataset_name = name
+        self.dataset_name = name if name in MOLECULE_DATASETS else None
+        self.path = None if self.dataset_name else Path(dataset)
+        self.file_options = {**file_options, "smiles_column": smiles_column, "split_seed": split_seed, "on_error": on_error}
+        self.file_data: Optional[MoleculeFileData] = None
         self.batch_size = batch_size
         self.max_train_molecules = max_train_molecules
         self.max_test_molecules = max_test_molecules
@@ -95,8 +140,47 @@ class MoleculeDataModule(pl.LightningDataModule):
 
     @property
     def vocabulary(self) -> AtomVocabulary:
-        """The atom vocabulary of the data set."""
-        return MOLECULE_DATASETS[self.dataset_name].vocabulary
+        """The atom vocabulary of the data set (of a file: inferred or given, known after :meth:`setup`)."""
+        if self.dataset_name is not None:
+            return MOLECULE_DATASETS[self.dataset_name].vocabulary
+        self._require_setup("the vocabulary of a SMILES file")
+        return self.file_data.vocabulary
+
+    @property
+    def source(self) -> str:
+        """The data set's name, or the path of its file (for messages and reports)."""
+        return self.dataset_name or str(self.path)
+
+    @classmethod
+    def model_settings(cls, **init_args: Any) -> dict[str, Any]:
+        """The model settings the data decides, by config key under ``model``.
+
+        The vocabulary's ``name`` (``"qm9"``, ``"zinc250k"``, or the spec line of a file's
+        vocabulary, :mod:`structebm.chem.vocab_inference`) goes to the energy's chemistry
+        features, the sampler options and the persistent chain source; the energy's node-type
+        count is the vocabulary's size; for a file, the chain source's atom prior is that of its
+        training split (named data sets fit theirs once per process). The ``structebm`` command
+        sets each key the model's config has (:func:`~structebm.cli.apply_data_settings`).
+
+        Args:
+            init_args: this class's arguments, as in the ``data.init_args`` of a config.
+        """
+        data = cls(**init_args)
+        if data.dataset_name is None:
+            data.setup("fit")
+        vocabulary = data.vocabulary
+        settings: dict[str, Any] = {
+            "energy.init_args.num_node_types": len(vocabulary),
+            "energy.init_args.features.init_args.vocabulary": vocabulary.name,
+            "objective.init_args.sampler_options.dataset": vocabulary.name,
+            "objective.init_args.source.init_args.dataset": vocabulary.name,
+        }
+        if data.dataset_name is None:
+            prior = data.atom_prior()
+            settings["objective.init_args.source.init_args.atom_prior"] = {
+                "count_probs": prior.count_probs.tolist(), "type_probs": prior.type_probs.tolist(),
+            }
+        return settings
 
     @property
     def space(self) -> MolGraphSpace:
@@ -104,12 +188,16 @@ class MoleculeDataModule(pl.LightningDataModule):
         return MolGraphSpace(self.vocabulary)
 
     def prepare_data(self) -> None:
-        """Resolve the SMILES and split files (checked by SHA-256)."""
-        standard_split(self.dataset_name, self.data_root)
+        """Resolve the SMILES and split files (checked by SHA-256); nothing to fetch for a user's file."""
+        if self.dataset_name is not None:
+            standard_split(self.dataset_name, self.data_root)
 
     def setup(self, stage: Optional[str] = None) -> None:
         """Load the training graphs (cached dense encoding) and the SMILES of both splits."""
         if self.train_graphs is not None:
+            return
+        if self.dataset_name is None:
+            self._setup_file()
             return
         graphs = load_dense_dataset(self.dataset_name, "train", root=self.data_root, progress=False)
         if self.max_train_molecules is not None:
@@ -122,6 +210,35 @@ class MoleculeDataModule(pl.LightningDataModule):
         self.train_graphs = graphs
         self._train_smiles = [smiles[row] for row in split["train"]]
         self._test_smiles = [smiles[row] for row in test_rows]
+
+    def _setup_file(self) -> None:
+        options = dict(self.file_options)
+        data = load_molecule_file(self.path, **options)
+        if data.skipped or data.skipped_test:
+            count = len(data.skipped) + len(data.skipped_test)
+            warnings.warn(f"MoleculeDataModule: skipped {count} row(s) of {self.path} (on_error='skip'): "
+                          f"lines {[e.line for e in data.skipped]}, test file lines {[e.line for e in data.skipped_test]}",
+                          stacklevel=2)
+        graphs: DenseMoleculeDataset | Subset = data.train_graphs
+        if self.max_train_molecules is not None:
+            graphs = Subset(graphs, range(min(self.max_train_molecules, len(graphs))))
+        self.file_data = data
+        self.train_graphs = graphs
+        self._train_smiles = data.train_smiles
+        self._test_smiles = data.test_smiles[: self.max_test_molecules] if self.max_test_molecules else data.test_smiles
+
+    def data_summary(self) -> dict[str, Any]:
+        """What the data module holds, for a report: source, vocabulary, split sizes and, for a file,
+        the lines skipped and the test molecules outside the vocabulary."""
+        self._require_setup("data_summary()")
+        summary: dict[str, Any] = {"source": self.source}
+        if self.file_data is not None:
+            summary.update(self.file_data.summary())
+        else:
+            summary.update({"vocabulary": list(self.vocabulary.labels), "max_atoms": self.vocabulary.max_atoms,
+                            "num_train": len(self._train_smiles)})
+        summary["num_test"] = len(self._test_smiles)
+        return summary
 
     def _require_setup(self, what: str) -> None:
         if self.train_graphs is None:
@@ -156,12 +273,12 @@ class MoleculeDataModule(pl.LightningDataModule):
 
     def check_model(self, energy: Any) -> None:
         """Fail early, naming the config key, if ``energy`` expects another number of atom types."""
-        declared = getattr(energy, "num_atom_types", None)
+        declared = getattr(energy, "num_node_types", None)
         if isinstance(declared, int) and declared != len(self.vocabulary):
             raise ValueError(
-                f"MoleculeDataModule: {self.dataset_name} has {len(self.vocabulary)} atom types "
+                f"MoleculeDataModule: {self.source} has {len(self.vocabulary)} atom types "
                 f"{list(self.vocabulary.labels)} but the energy has {declared}; set "
-                f"model.energy.init_args.vocabulary_size: {len(self.vocabulary)}"
+                f"model.energy.init_args.num_node_types: {len(self.vocabulary)}"
             )
 
     def train_dataloader(self) -> DataLoader:
