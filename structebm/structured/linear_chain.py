@@ -220,11 +220,13 @@ def topk(
         best = torch.full((length, batch_size, num_tags, k), float("-inf"), dtype=chain.transitions.dtype, device=chain.transitions.device)
         back_pointers = torch.zeros((length, batch_size, num_tags, k), dtype=torch.long, device=best.device)
         best[0, :, :, 0] = chain.emissions[0] + chain.start
+        candidates = torch.empty((batch_size, num_tags, num_tags, k), dtype=best.dtype, device=best.device)  # [B, j, i, r]
+        transitions_into = chain.transitions.t()[None, :, :, None]
+        flat_candidates = candidates.view(batch_size, num_tags, num_tags * k)
         for t in range(1, length):
-            candidates = best[t - 1][:, :, None, :] + chain.transitions[None, :, :, None]  # [B, i, j, r]
-            candidates = candidates.permute(0, 2, 1, 3).reshape(batch_size, num_tags, num_tags * k)
-            values, back_pointers[t] = candidates.topk(k, dim=2)
-            best[t] = values + chain.emissions[t][:, :, None]
+            torch.add(best[t - 1][:, None, :, :], transitions_into, out=candidates)
+            values, back_pointers[t] = flat_candidates.topk(k, dim=2)
+            torch.add(values, chain.emissions[t][:, :, None], out=best[t])
         rows = torch.arange(batch_size, device=best.device)
         final = (best[chain.lengths - 1, rows] + chain.end[:, None]).reshape(batch_size, num_tags * k)
         scores, last = final.topk(k, dim=1)  # [B, k] over flattened (state, rank)
