@@ -11,7 +11,9 @@ with mean ``ḡ`` and per-coordinate variance ``σ²``:
     \\qquad \\text{relative std} = \\frac{\\sqrt{\\operatorname{tr}\\hat\\Sigma}}{\\lVert g \\rVert},
 
 where subtracting ``tr Σ̂ / R`` removes the expected squared error of the mean itself (so a
-bias below the resolution ``sqrt(tr Σ̂ / R) / ‖g‖`` reads as zero). Cosine similarities are
+bias below the resolution ``sqrt(tr Σ̂ / R) / ‖g‖`` reads as zero). An objective whose gradient
+has its own scale (NCE) is better judged by its noise-to-signal ratio ``sqrt(tr Σ̂) / ‖ḡ‖``,
+which no rescaling changes. Cosine similarities are
 reported both of the mean (direction of the expected step) and, averaged, of single
 estimates (direction of one training step).
 
@@ -96,7 +98,8 @@ def gradient_agreement(estimates: Tensor, reference: Tensor) -> dict[str, float]
         - estimates: ``[R, P]``; reference: ``[P]``.
 
     Returns ``cosine_of_mean``, ``mean_cosine`` (and its standard error ``mean_cosine_se``),
-    ``relative_bias``, ``bias_resolution`` (``sqrt(tr Σ̂ / R) / ‖g‖``) and ``relative_std``.
+    ``relative_bias``, ``bias_resolution`` (``sqrt(tr Σ̂ / R) / ‖g‖``), ``relative_std`` and
+    ``noise_to_signal`` (``sqrt(tr Σ̂) / ‖ḡ‖``, infinite for a zero mean).
     """
     if estimates.dim() != 2 or reference.shape != estimates.shape[1:] or estimates.shape[0] < 2:
         raise ValueError(
@@ -118,4 +121,5 @@ def gradient_agreement(estimates: Tensor, reference: Tensor) -> dict[str, float]
         "relative_bias": math.sqrt(max(0.0, squared_error - trace / repeats)) / norm,
         "bias_resolution": math.sqrt(trace / repeats) / norm,
         "relative_std": math.sqrt(trace) / norm,
+        "noise_to_signal": math.sqrt(trace) / float(mean.norm()) if float(mean.norm()) > 0 else math.inf,
     }
