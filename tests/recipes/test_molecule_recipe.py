@@ -146,15 +146,11 @@ def test_generation_report_rejects_a_temperature_that_is_not_positive_and_finite
         MoleculeGeneration(temperature=temperature)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="MoleculeDataModule.check_model still reads the energy's num_atom_types; the graph energy "
-    "now declares num_node_types",
-)
 def test_data_module_names_a_mismatched_energy(qm9_available):
     from structebm.energies.graph import RelationalGraphEnergy
 
     data = MoleculeDataModule("qm9")
-    with pytest.raises(ValueError, match="8"):
+    with pytest.raises(ValueError, match="qm9 has 8 atom types .* the energy has 17; set model.energy.init_args.num_node_types: 8"):
         data.check_model(RelationalGraphEnergy(17, 3, hidden=8, num_layers=1))
 
 
