@@ -1,9 +1,9 @@
 """Generate the pages that follow the repository: the API reference and the recipes.
 
 Run by the ``gen-files`` plugin on every ``mkdocs build``. It walks ``structebm/`` and writes
-one reference page per public module (``::: structebm.x.y``) and one per subpackage, with a
-``SUMMARY.md`` for ``literate-nav``; it copies ``recipes/*/README.md`` and ``datasets/*.md``
-into the site; and it writes the site's navigation (the root ``SUMMARY.md``): the home page, the
+one reference page per public module (``::: structebm.x.y``) and one per subpackage; it copies
+``recipes/*/README.md`` and ``datasets/*.md`` into the site; and it writes the whole navigation
+(``SUMMARY.md``, read by ``literate-nav``): the home page, the
 design, every other page at the top of ``docs/`` as a guide, then the recipes, the results log,
 the dataset cards and the reference. Nothing here names a module, a recipe or a guide, so a
 moved or new one needs no change.
