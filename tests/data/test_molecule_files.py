@@ -137,3 +137,13 @@ def test_skipping_warns_with_the_count(tmp_path: Path):
         data.setup("fit")
     assert any("skipped 2 row(s)" in str(w.message) and "lines [5, 8]" in str(w.message) for w in caught)
     assert data.data_summary()["num_skipped"] == 2 and data.data_summary()["num_test"] == 2
+
+
+def test_a_named_data_set_gives_its_name_to_every_model_setting_without_reading_files():
+    settings = MoleculeDataModule.model_settings(dataset="zinc250k", batch_size=64)
+    assert settings == {
+        "energy.init_args.num_node_types": 17,
+        "energy.init_args.features.init_args.vocabulary": "zinc250k",
+        "objective.init_args.sampler_options.dataset": "zinc250k",
+        "objective.init_args.source.init_args.dataset": "zinc250k",
+    }
