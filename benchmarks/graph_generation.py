@@ -17,13 +17,15 @@ Published figures (GDSS, Jo et al., ICML 2022, Table 2; degree / clustering / or
 written beside ours in the Markdown file.
 
 Run: ``python benchmarks/graph_generation.py --dataset community_small --out results/graphs_community_small.json``
-(also writes ``results/graphs_community_small.md``).
+(also writes ``results/graphs_community_small.md`` and the generated-beside-reference drawing
+``results/graphs_community_small.png``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment  # noqa: E402
 
 from structebm.cli import build_cli  # noqa: E402
+from structebm.graphs.draw import graph_comparison_png  # noqa: E402
+from structebm.graphs.evaluate import generated_networkx  # noqa: E402
 from structebm.training.graph_report import GraphGenerationReport  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "graph_generation"
@@ -112,6 +116,8 @@ def train_and_score(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, 
         args.save_energy.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"energy": cli.model.energy.state_dict(), "train_seconds": callback.report["train_seconds"],
                     "train_steps": callback.report["train_steps"], "command": argv_fit}, args.save_energy)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(workdir / "report" / "graphs.png", args.out.with_suffix(".png"))
     return dict(callback.report), argv_fit
 
 
@@ -122,7 +128,9 @@ def load_and_score(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, A
     saved = torch.load(args.load_energy, map_location="cpu")
     cli.model.energy.load_state_dict(saved["energy"])
     cli.datamodule.setup("fit")
-    report, _, _ = the_report(cli).score(cli.model.energy, cli.datamodule, torch.device("cpu"))
+    report, graphs, reference = the_report(cli).score(cli.model.energy, cli.datamodule, torch.device("cpu"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    graph_comparison_png(generated_networkx(graphs), reference, args.out.with_suffix(".png"))
     report.update(train_seconds=saved["train_seconds"], train_steps=saved["train_steps"], loaded_energy=str(args.load_energy))
     return report, [*saved["command"], "# then sampled by:", *argv_built]
 

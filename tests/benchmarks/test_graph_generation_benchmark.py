@@ -20,6 +20,8 @@ def test_a_saved_energy_scores_the_same_when_loaded(tmp_path):
         assert loaded[key] == pytest.approx(trained[key], abs=1e-12)
     assert loaded["train_steps"] == 2 and loaded["train_seconds"] == trained["train_seconds"]
     assert json.loads((tmp_path / "b.json").read_text())["report"]["loaded_energy"].endswith("e.pt")
+    for name in ("a.png", "b.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_floor_summary_is_consistent(tmp_path):
