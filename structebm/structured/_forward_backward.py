@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from structebm.structured._potentials import Chain, finite_max
+from structebm.structured._potentials import Chain, finite_max, one_intra_op_thread
 
 __all__ = ["UNDERFLOW_LIMIT", "Scaled", "normalisation_interval", "scaled_forward", "scaled_backward", "select_rows", "log_space_forward", "log_space_marginals", "LogPartition"]
 
@@ -150,12 +150,13 @@ def log_space_marginals(chain: Chain) -> tuple[Tensor, Tensor, Tensor]:
 
 
 class LogPartition(torch.autograd.Function):
-    """``log Z`` with the forward–backward algorithm as its backward pass."""
+    """``log Z`` with the forward–backward algorithm as its backward pass (both on one intra-op thread)."""
 
     @staticmethod
     def forward(ctx, emissions: Tensor, transitions: Tensor, start: Tensor, end: Tensor, lengths: Tensor, valid: Tensor) -> Tensor:  # type: ignore[override]
         chain = Chain(emissions.transpose(0, 1), transitions, start, end, lengths, valid)
-        fwd = scaled_forward(chain)
+        with one_intra_op_thread(emissions.device):
+            fwd = scaled_forward(chain)
         ctx.chain, ctx.fwd = chain, fwd
         return fwd.log_z
 
@@ -163,6 +164,11 @@ class LogPartition(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_log_z: Tensor):  # type: ignore[override]
         chain, fwd = ctx.chain, ctx.fwd
+        with one_intra_op_thread(grad_log_z.device):
+            return LogPartition._gradients(chain, fwd, grad_log_z)
+
+    @staticmethod
+    def _gradients(chain: Chain, fwd: Scaled, grad_log_z: Tensor) -> tuple:
         messages, node = scaled_backward(chain, fwd, grad_log_z)
         length, batch_size, num_tags = node.shape
         flat_alpha = fwd.alpha[:-1].reshape(-1, num_tags)

@@ -7,7 +7,9 @@ and a left-aligned mask ``[B, T]``, applies forbidden transitions (``-inf``) and
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+import contextlib
+import threading
+from typing import Iterator, NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -15,7 +17,7 @@ from torch import Tensor
 from structebm.finite import sums_are_finite
 from structebm.structured.constraints import AllowedTransitions, apply_allowed, check_allowed
 
-__all__ = ["Chain", "chain_lengths", "prepare", "finite_max"]
+__all__ = ["Chain", "chain_lengths", "prepare", "finite_max", "one_intra_op_thread"]
 
 
 class Chain(NamedTuple):
@@ -94,3 +96,36 @@ def finite_max(values: Tensor, dim: Optional[int] = None) -> Tensor:
     """Maximum (over ``dim`` with kept dims, or overall), with ``-inf`` replaced by 0 as a safe shift."""
     top = values.max() if dim is None else values.amax(dim=dim, keepdim=True)
     return top.masked_fill(top == float("-inf"), 0.0)
+
+
+_thread_lock = threading.Lock()
+_thread_users = 0
+_saved_threads = 1
+
+
+@contextlib.contextmanager
+def one_intra_op_thread(device: torch.device) -> Iterator[None]:
+    """Run a ``T``-step recursion on one intra-op thread (CPU only; restores the setting after).
+
+    Each step works on ``[B, K]`` or ``[K, B, K]`` tensors, far too small for threads to pay:
+    a threaded BLAS product of ``[32, 10] x [10, 10]`` takes microseconds on one thread but
+    can wait milliseconds for a second one when other processes hold the cores. Nested and
+    concurrent uses share one saved setting, restored when the last one leaves.
+    """
+    global _thread_users, _saved_threads
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    with _thread_lock:
+        if _thread_users == 0:
+            _saved_threads = torch.get_num_threads()
+            if _saved_threads > 1:
+                torch.set_num_threads(1)
+        _thread_users += 1
+    try:
+        yield
+    finally:
+        with _thread_lock:
+            _thread_users -= 1
+            if _thread_users == 0 and _saved_threads > 1:
+                torch.set_num_threads(_saved_threads)

@@ -49,7 +49,7 @@ from structebm.structured._forward_backward import (
     scaled_forward,
     select_rows,
 )
-from structebm.structured._potentials import chain_lengths, prepare
+from structebm.structured._potentials import chain_lengths, one_intra_op_thread, prepare
 from structebm.structured._sampling import sample_log_space, sample_scaled
 from structebm.structured.constraints import AllowedTransitions
 
@@ -99,7 +99,7 @@ def marginals(
           ``[B, T-1, K, K]`` whose entry ``t-1`` is the transition into position ``t``.
     """
     chain = prepare(emissions, transitions, start, end, mask, allowed, "marginals")
-    with torch.no_grad():
+    with torch.no_grad(), one_intra_op_thread(chain.transitions.device):
         fwd = scaled_forward(chain)
         messages, node = scaled_backward(chain, fwd, torch.ones_like(fwd.log_z))
         edge = (fwd.alpha[:-1, :, :, None] * messages[1:, :, None, :]) * fwd.weights if edges else None
@@ -179,7 +179,7 @@ def viterbi(
         - returns: scores ``[B]`` and tags ``[B, T]`` long (0 past each length).
     """
     chain = prepare(emissions, transitions, start, end, mask, allowed, "viterbi")
-    with torch.no_grad():
+    with torch.no_grad(), one_intra_op_thread(chain.transitions.device):
         length, batch_size, num_tags = chain.emissions.shape
         best = torch.empty((length, batch_size, num_tags), dtype=chain.transitions.dtype, device=chain.transitions.device)
         torch.add(chain.emissions[0], chain.start, out=best[0])
@@ -215,7 +215,7 @@ def topk(
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"topk: k must be a positive int, got {k!r}")
     chain = prepare(emissions, transitions, start, end, mask, allowed, "topk")
-    with torch.no_grad():
+    with torch.no_grad(), one_intra_op_thread(chain.transitions.device):
         length, batch_size, num_tags = chain.emissions.shape
         best = torch.full((length, batch_size, num_tags, k), float("-inf"), dtype=chain.transitions.dtype, device=chain.transitions.device)
         back_pointers = torch.zeros((length, batch_size, num_tags, k), dtype=torch.long, device=best.device)
@@ -262,7 +262,7 @@ def sample(
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"sample: n must be a positive int, got {n!r}")
     chain = prepare(emissions, transitions, start, end, mask, allowed, "sample")
-    with torch.no_grad():
+    with torch.no_grad(), one_intra_op_thread(chain.transitions.device):
         fwd = scaled_forward(chain)
         tags = sample_scaled(fwd, chain.lengths, n, generator)
         if fwd.log_space_rows.any():

@@ -10,7 +10,7 @@ from scipy import stats
 
 from structebm.structured import linear_chain
 from structebm.structured._forward_backward import scaled_forward
-from structebm.structured._potentials import prepare
+from structebm.structured._potentials import one_intra_op_thread, prepare
 from structebm.structured.constraints import AllowedTransitions, check_allowed, chunk_allowed_transitions
 
 NEG_INF = float("-inf")
@@ -280,3 +280,26 @@ def test_float32_messages_that_underflow_between_normalisations_fall_back_to_log
     alternating = torch.arange(length) % 2
     assert torch.equal(draws[:, 0], (first[:, None] + alternating[None, :]) % 2)
     assert abs(float(first.float().mean()) - 0.5) < 5 * 0.5 / 4000**0.5
+
+
+def test_recursions_run_on_one_thread_and_restore_the_setting():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_intra_op_thread(torch.device("cpu")):
+            assert torch.get_num_threads() == 1
+            with one_intra_op_thread(torch.device("cpu")):
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 1  # the inner exit keeps the outer one's setting
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError):
+            with one_intra_op_thread(torch.device("cpu")):
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+        em, tr, start, end, mask, _ = random_problem(0, 2, 4, 3, False)
+        leaves = [em.clone().requires_grad_(True), tr]
+        linear_chain.log_partition(leaves[0], tr, start, end, mask).sum().backward()
+        linear_chain.viterbi(em, tr, start, end, mask)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
