@@ -143,11 +143,13 @@ def load_molecule_file(
     vocabulary = infer_vocabulary([mol for _, mol in train_mols], atom_types, max_atoms)
     encoded = encode_smiles([rows[i].smiles for i in train_indices], vocabulary, "skip", name=str(path), progress=False)
     train_errors = [RowError(rows[train_indices[e.row]].line, train_indices[e.row], e.smiles, e.reason) for e in encoded.skipped]
-    if on_error == "raise":
-        if train_errors:
-            raise DatasetConversionError(str(path), train_errors)
-        if test_unparsable:
-            raise DatasetConversionError(str(test_file or path) + " (test split)", test_unparsable)
+    separate = test_file is not None
+    if on_error == "raise":  # every bad row of a file at once, in line order
+        main_errors = train_errors if separate else sorted(train_errors + test_unparsable, key=lambda e: e.line)
+        if main_errors:
+            raise DatasetConversionError(str(path), main_errors)
+        if separate and test_unparsable:
+            raise DatasetConversionError(f"{test_file} (test file)", test_unparsable)
     encoded.rows = encoded.rows.new_tensor([train_indices[int(i)] for i in encoded.rows])
     encoded.skipped = train_errors
     outside = _outside(test_mols, test_source, vocabulary)
@@ -158,7 +160,6 @@ def load_molecule_file(
             f"{list(vocabulary.labels)} (capacity {vocabulary.max_atoms}); they stay in the test split: {shown}",
             stacklevel=2,
         )
-    separate = test_file is not None
     return MoleculeFileData(
         vocabulary=vocabulary,
         train_graphs=DenseMoleculeDataset(encoded, vocabulary),

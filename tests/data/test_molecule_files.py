@@ -48,8 +48,8 @@ def test_skip_leaves_the_bad_rows_out_and_counts_them(tmp_path: Path):
 
 def test_an_unparsable_test_row_is_a_bad_row_too(tmp_path: Path):
     path = _csv(tmp_path / "mols.csv")
-    with pytest.raises(DatasetConversionError, match=r"(?s)\(test split\): 1 row.*line 5 \(row 3\)"):
-        load_molecule_file(path, test_rows=[3, 9], max_atoms=12)
+    with pytest.raises(DatasetConversionError, match=r"(?s)mols.csv: 2 row.*line 5 \(row 3\).*line 8 \(row 6\)"):
+        load_molecule_file(path, test_rows=[3, 9], max_atoms=11)  # the test row's line comes first, in line order
     data = load_molecule_file(path, test_rows=[3, 9], on_error="skip")
     assert [e.line for e in data.skipped] == [5] and data.test_smiles == ["C#N"]
 
@@ -78,6 +78,13 @@ def test_test_file_and_fraction_splits(tmp_path: Path):
     test.write_text("smiles\nOCCO\nCCOC(=O)C\n")
     data = load_molecule_file(path, test_file=test)
     assert len(data.train_smiles) == 5 and data.test_smiles == ["OCCO", "CCOC(=O)C"]
+    bad_test = tmp_path / "bad_test.smi"
+    bad_test.write_text("OCCO\nC1CC\n")
+    with pytest.raises(DatasetConversionError, match=r"bad_test.smi \(test file\): 1 row.*\n  line 2 \(row 1\)"):
+        load_molecule_file(path, test_file=bad_test)
+    skipped = load_molecule_file(path, test_file=bad_test, on_error="skip")
+    assert skipped.skipped == [] and [e.line for e in skipped.skipped_test] == [2]
+    assert skipped.summary()["num_skipped"] == 1 and skipped.summary()["skipped_test_lines"] == [2]
     many = _csv(tmp_path / "many.csv", ["C" * k for k in range(1, 9)] * 5)
     data = load_molecule_file(many, test_fraction=0.25, split_seed=7)
     train, test_rows = split_rows(40, test_fraction=0.25, seed=7)
