@@ -27,6 +27,7 @@ sampler's and the chain source's vocabulary, the chain source's atom prior for a
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -51,6 +52,14 @@ from structebm.data.molecules import (
 )
 
 __all__ = ["MoleculeDataModule"]
+
+
+@lru_cache(maxsize=2)
+def _load_file_once(stamps: tuple[tuple[str, int, int], ...], options: tuple[tuple[str, Any], ...]) -> MoleculeFileData:
+    """:func:`load_molecule_file` once per file state and options: ``model_settings`` and the data module
+    built after it share one read (``stamps``: path, modification time and size of the main and test files)."""
+    arguments = {key: list(value) if isinstance(value, tuple) else value for key, value in options}
+    return load_molecule_file(stamps[0][0], **arguments)
 
 
 class MoleculeDataModule(pl.LightningDataModule):
@@ -212,8 +221,10 @@ class MoleculeDataModule(pl.LightningDataModule):
         self._test_smiles = [smiles[row] for row in test_rows]
 
     def _setup_file(self) -> None:
-        options = dict(self.file_options)
-        data = load_molecule_file(self.path, **options)
+        files = [Path(f) for f in (self.path, self.file_options["test_file"]) if f is not None]
+        stamps = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        options = tuple((key, tuple(v) if isinstance(v, list) else v) for key, v in sorted(self.file_options.items()))
+        data = _load_file_once(stamps, options)
         if data.skipped or data.skipped_test:
             count = len(data.skipped) + len(data.skipped_test)
             warnings.warn(f"MoleculeDataModule: skipped {count} row(s) of {self.path} (on_error='skip'): "

@@ -154,3 +154,20 @@ def test_a_named_data_set_gives_its_name_to_every_model_setting_without_reading_
         "objective.init_args.sampler_options.dataset": "zinc250k",
         "objective.init_args.source.init_args.dataset": "zinc250k",
     }
+
+
+def test_model_settings_and_the_data_module_read_the_file_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    import structebm.data.molecule_datamodule as module
+
+    calls = []
+    real = module.load_molecule_file
+    monkeypatch.setattr(module, "load_molecule_file", lambda *a, **k: calls.append(a) or real(*a, **k))
+    path = _csv(tmp_path / "mols.csv", ["CCO", "CCS", "CCN", "OCCO", "CC(=O)[O-]"])
+    MoleculeDataModule.model_settings(dataset=str(path), test_rows=[3])
+    data = MoleculeDataModule(str(path), test_rows=[3])
+    data.setup("fit")
+    assert len(calls) == 1 and data.vocabulary.labels == ("C", "N", "O", "S", "O-")
+    _csv(path, ["CCO", "CCS", "CCN", "OCCO", "CC(=O)[O-]", "CCCl"])
+    changed = MoleculeDataModule(str(path), test_rows=[3])
+    changed.setup("fit")
+    assert len(calls) == 2 and "Cl" in changed.vocabulary.labels
