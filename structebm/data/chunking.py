@@ -188,18 +188,23 @@ class ChunkingDataModule(pl.LightningDataModule):
         tags, another chunk tag set) needs no edit beyond the data's paths and columns: the
         ``structebm`` command (:func:`~structebm.cli.apply_data_settings`) sets each key below
         that the model's config has: the number of tags ``K`` of the CRF, of its emission model
-        and of NCE's categorical noise, and the tag list in index order for
-        :meth:`~structebm.energies.crf.LinearChainCRF.from_tag_names`.
+        and of NCE's categorical noise, the tag list in index order for
+        :meth:`~structebm.energies.crf.LinearChainCRF.from_tag_names`, and the emission model's
+        extra input columns, named as the data's ``extra_columns``, each with ``max_extra`` table
+        rows (the column's vocabulary size when ``max_extra`` is not given).
 
         Args:
             init_args: this class's arguments, as in the ``data.init_args`` of a config.
         """
         data = cls(**init_args)
         sentences, every_split = data._read_splits()
-        tags = data._tag_vocabulary(sentences["train"], every_split).itos
+        vocabularies = data.build_vocabularies(sentences["train"], every_split)
+        tags = vocabularies.tags.itos
+        extra_rows = {name: data.caps["extra"] or len(vocabularies.extras[name]) for name in data.extra_columns}
         return {
             "energy.init_args.num_tags": len(tags),
             "energy.init_args.emission_model.init_args.num_tags": len(tags),
+            "energy.init_args.emission_model.init_args.extra_columns": extra_rows,
             "energy.init_args.tags": list(tags),
             "objective.init_args.noise.init_args.num_states": len(tags),
         }
