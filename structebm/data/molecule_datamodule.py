@@ -59,7 +59,13 @@ def _load_file_once(stamps: tuple[tuple[str, int, int], ...], options: tuple[tup
     """:func:`load_molecule_file` once per file state and options: ``model_settings`` and the data module
     built after it share one read (``stamps``: path, modification time and size of the main and test files)."""
     arguments = {key: list(value) if isinstance(value, tuple) else value for key, value in options}
-    return load_molecule_file(stamps[0][0], **arguments)
+    data = load_molecule_file(stamps[0][0], **arguments)
+    if data.skipped or data.skipped_test:
+        count = len(data.skipped) + len(data.skipped_test)
+        warnings.warn(f"MoleculeDataModule: skipped {count} row(s) of {stamps[0][0]} (on_error='skip'): "
+                      f"lines {[e.line for e in data.skipped]}, test file lines {[e.line for e in data.skipped_test]}",
+                      stacklevel=3)
+    return data
 
 
 class MoleculeDataModule(pl.LightningDataModule):
@@ -224,12 +230,7 @@ class MoleculeDataModule(pl.LightningDataModule):
         files = [Path(f) for f in (self.path, self.file_options["test_file"]) if f is not None]
         stamps = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
         options = tuple((key, tuple(v) if isinstance(v, list) else v) for key, v in sorted(self.file_options.items()))
-        data = _load_file_once(stamps, options)
-        if data.skipped or data.skipped_test:
-            count = len(data.skipped) + len(data.skipped_test)
-            warnings.warn(f"MoleculeDataModule: skipped {count} row(s) of {self.path} (on_error='skip'): "
-                          f"lines {[e.line for e in data.skipped]}, test file lines {[e.line for e in data.skipped_test]}",
-                          stacklevel=2)
+        data = _load_file_once(stamps, options)  # warns once about skipped rows
         graphs: DenseMoleculeDataset | Subset = data.train_graphs
         if self.max_train_molecules is not None:
             graphs = Subset(graphs, range(min(self.max_train_molecules, len(graphs))))
