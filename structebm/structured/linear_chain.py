@@ -196,6 +196,35 @@ def viterbi(
     return scores, path.t()
 
 
+def _topk_step_full(previous: Tensor, transitions_into: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The ``k`` best of all ``K·k`` candidates ``previous[b, i, r] + A[i, j]`` per ``(b, j)``.
+
+    Shapes:
+        - previous: ``[B, K, k]`` (ranks sorted, best first); transitions_into: ``[K, K]`` (``[j, i]``)
+        - returns: values ``[B, K, k]`` and flat back-pointers ``i·k + r`` ``[B, K, k]``.
+    """
+    batch_size, num_tags, _ = previous.shape
+    candidates = previous[:, None, :, :] + transitions_into[None, :, :, None]  # [B, j, i, r]
+    return candidates.view(batch_size, num_tags, num_tags * k).topk(k, dim=2)
+
+
+def _topk_step_pruned(previous: Tensor, transitions_into: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """As :func:`_topk_step_full`, over the ``k`` predecessors with the best rank-0 candidates only.
+
+    Every candidate of a predecessor ``i`` is at most its rank-0 one, so a predecessor outside
+    the ``k`` best by rank 0 has ``k`` candidates at least as good elsewhere: ``k·k``
+    candidates per ``(b, j)`` instead of ``K·k``.
+    """
+    batch_size, num_tags, _ = previous.shape
+    heads = previous[:, None, :, 0] + transitions_into[None]  # [B, j, i]
+    chosen = heads.topk(k, dim=2).indices  # [B, j, k] predecessors
+    ranks = previous.gather(1, chosen.reshape(batch_size, num_tags * k, 1).expand(-1, -1, k)).view(batch_size, num_tags, k, k)
+    links = transitions_into.expand(batch_size, -1, -1).gather(2, chosen)  # [B, j, k]
+    values, index = (ranks + links[..., None]).view(batch_size, num_tags, k * k).topk(k, dim=2)
+    predecessor = chosen.gather(2, torch.div(index, k, rounding_mode="floor"))
+    return values, predecessor * k + index % k
+
+
 def topk(
     emissions: Tensor,
     transitions: Tensor,
@@ -220,12 +249,10 @@ def topk(
         best = torch.full((length, batch_size, num_tags, k), float("-inf"), dtype=chain.transitions.dtype, device=chain.transitions.device)
         back_pointers = torch.zeros((length, batch_size, num_tags, k), dtype=torch.long, device=best.device)
         best[0, :, :, 0] = chain.emissions[0] + chain.start
-        candidates = torch.empty((batch_size, num_tags, num_tags, k), dtype=best.dtype, device=best.device)  # [B, j, i, r]
-        transitions_into = chain.transitions.t()[None, :, :, None]
-        flat_candidates = candidates.view(batch_size, num_tags, num_tags * k)
+        step = _topk_step_pruned if num_tags > 2 * k else _topk_step_full
+        transitions_into = chain.transitions.t().contiguous()  # [j, i]
         for t in range(1, length):
-            torch.add(best[t - 1][:, None, :, :], transitions_into, out=candidates)
-            values, back_pointers[t] = flat_candidates.topk(k, dim=2)
+            values, back_pointers[t] = step(best[t - 1], transitions_into, k)
             torch.add(values, chain.emissions[t][:, :, None], out=best[t])
         rows = torch.arange(batch_size, device=best.device)
         final = (best[chain.lengths - 1, rows] + chain.end[:, None]).reshape(batch_size, num_tags * k)

@@ -303,3 +303,22 @@ def test_recursions_run_on_one_thread_and_restore_the_setting():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_topk_over_many_tags_matches_enumeration(constrained):
+    # K = 7 > 2k: each step keeps only the k predecessors with the best rank-0 candidates.
+    em, tr, start, end, mask, allowed = random_problem(4, 3, 3, 7, constrained)
+    top_scores, top_paths = linear_chain.topk(em, tr, start, end, 3, mask, allowed)
+    for b in range(3):
+        n = int(mask[b].sum())
+        _, scores = brute_force(em[b], tr, start, end, n, allowed)
+        ranked = torch.sort(scores, descending=True).values[:3]
+        torch.testing.assert_close(top_scores[: len(ranked), b], ranked, atol=1e-9, rtol=0)
+        for r in range(len(ranked)):
+            if top_scores[r, b] > NEG_INF:
+                rescored = linear_chain.sequence_score(em[b : b + 1], tr, start, end, top_paths[r, b : b + 1], mask[b : b + 1], allowed)
+                assert torch.isclose(rescored[0], top_scores[r, b], atol=1e-9)
+        assert len({tuple(top_paths[r, b, :n].tolist()) for r in range(len(ranked)) if top_scores[r, b] > NEG_INF}) == sum(
+            1 for r in range(len(ranked)) if top_scores[r, b] > NEG_INF
+        )
