@@ -42,11 +42,18 @@ __all__ = ["RankingNCE"]
 
 
 def _rows(c: Any, index: Tensor) -> Any:
-    """Rows ``index`` of a batch of conditions (a tensor, or anything indexable by a long tensor)."""
+    """Rows ``index`` of a batch of conditions: a tensor, a dict / tuple / list of them, or any
+    batch indexable by a long tensor (e.g. :class:`~structebm.conditions.SequenceCondition`)."""
     if c is None:
         return None
     if isinstance(c, Tensor):
         return c.index_select(0, index.to(c.device))
+    if isinstance(c, dict):
+        return {key: _rows(value, index) for key, value in c.items()}
+    if isinstance(c, (tuple, list)):
+        return type(c)(_rows(value, index) for value in c)
+    if not hasattr(c, "__getitem__"):
+        raise TypeError(f"RankingNCE: cannot repeat rows of a condition of type {type(c).__name__}; give a tensor or an indexable batch")
     return c[index]
 
 

@@ -199,3 +199,13 @@ def test_model_noise_loads_fitted_parameters_and_gives_normalised_log_probabilit
     torch.testing.assert_close(log_q.exp().sum(1), torch.ones(3, dtype=torch.float64))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ModelNoise(crf(), state_dict_path=tmp_path / "missing.pt")
+
+
+def test_dict_and_tuple_conditions_are_repeated_row_by_row():
+    y, c = dataset(5, seed=9)
+    mask = torch.ones(5, LENGTH, dtype=torch.bool)
+    objective = RankingNCE(ModelNoise(true_model()), num_noise=2, generator_seed=1)
+    plain = objective(true_model(), (y, c)).loss
+    for condition in ({"inputs": c, "mask": mask}, (c, mask)):
+        objective.load_generator_state(torch.Generator().manual_seed(1).get_state())
+        torch.testing.assert_close(objective(true_model(), (y, condition)).loss, plain)
