@@ -62,7 +62,7 @@ class GraphGenerationReport(FitReport):
 
     Attributes:
         report: ``{"degree_mmd", ..., "num_samples", "train_seconds", "sampling_seconds",
-        "samples_per_second", ...}`` after ``fit``.
+            "samples_per_second", ...}`` after ``fit``.
     """
 
     def __init__(
