@@ -52,13 +52,15 @@ from structebm.objectives.base import Objective  # noqa: E402
 from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
 from structebm.objectives.exact_nll import ExactNLL  # noqa: E402
 from structebm.objectives.nce import NCE  # noqa: E402
+from structebm.objectives.conditional_noise import LaggedModelNoise  # noqa: E402
 from structebm.objectives.noise import CategoricalNoise  # noqa: E402
+from structebm.objectives.ranking_nce import RankingNCE  # noqa: E402
 from structebm.samplers.chains import DataInit  # noqa: E402
 from structebm.samplers.gibbs import gibbs  # noqa: E402
 from structebm.training.module import EBMModule  # noqa: E402
 from structebm.training.tagging_report import decode_and_score  # noqa: E402
 
-METHODS = ("exact_nll", "exact_nll_minilm", "pcd", "nce", "crfsuite")
+METHODS = ("exact_nll", "exact_nll_minilm", "pcd", "nce", "ranking_nce", "crfsuite")
 NCE_LENGTH = 80  # longest CoNLL-2000 sentence: 78 tokens
 
 
@@ -70,6 +72,9 @@ class ChunkingBenchmarkConfig:
     epochs: int = 30
     epochs_pcd: int = 30
     epochs_nce: int = 30
+    epochs_ranking_nce: int = 30
+    ranking_noise_draws: int = 4
+    ranking_refresh_every: int = 20
     batch_size: int = 32
     lr: float = 2e-3
     hidden: int = 200
@@ -129,7 +134,10 @@ def make_objective(method: str, datamodule: ChunkingDataModule, config: Chunking
         with torch.no_grad():
             objective.log_partition.fill_(-NCE_LENGTH * float((probs * probs.log()).sum()))
         return objective
-    raise ValueError(f"make_objective: unknown method {method!r}; choose from {METHODS[:4]}")
+    if method == "ranking_nce":
+        noise = LaggedModelNoise(refresh_every=config.ranking_refresh_every)
+        return RankingNCE(noise, num_noise=config.ranking_noise_draws, generator_seed=config.seed)
+    raise ValueError(f"make_objective: unknown method {method!r}; choose from {METHODS[:5]}")
 
 
 def train_and_score(method: str, datamodule: ChunkingDataModule, epochs: int, config: ChunkingBenchmarkConfig) -> dict[str, Any]:
@@ -167,7 +175,8 @@ def run_method(method: str, config: ChunkingBenchmarkConfig) -> dict[str, Any]:
     if method == "crfsuite":
         row = run_crfsuite(datamodule, config)
     else:
-        epochs = {"exact_nll": config.epochs, "exact_nll_minilm": config.epochs, "pcd": config.epochs_pcd, "nce": config.epochs_nce}
+        epochs = {"exact_nll": config.epochs, "exact_nll_minilm": config.epochs, "pcd": config.epochs_pcd, "nce": config.epochs_nce,
+                  "ranking_nce": config.epochs_ranking_nce}
         row = train_and_score(method, datamodule, epochs[method], config)
     print(json.dumps(row), flush=True)
     return row

@@ -37,6 +37,7 @@ DATA_FILES = {
     "chunking_tagger.ipynb": [f.relative_path for f in CONLL2000_FILES.values()],
     "molecule_chains.ipynb": [MOLECULE_DATASETS["qm9"].smiles_file.relative_path, MOLECULE_DATASETS["qm9"].test_index_file.relative_path],
     "image_label.ipynb": [f.relative_path for pair in MNIST_FILES.values() for f in pair],
+    "gradient_bias.ipynb": [],
 }
 """Files under the data root that each notebook reads."""
 
