@@ -165,3 +165,13 @@ def test_replay_buffer_keeps_atoms_and_bonds_of_one_chain_per_slot():
         last = 60 + slot
         assert torch.equal(buffer.stored_nodes[slot].long(), graphs.nodes[last])
         assert torch.equal(buffer.stored_edges[slot].long(), graphs.edges[last])
+
+
+def test_zinc250k_config_names_its_data_set_once(qm9_available):
+    # zinc250k.yaml names the data set only under data; base.yaml holds QM9 defaults. The command
+    # must replace every one of them with ZINC250k's vocabulary (17 atom types, 38 slots).
+    cli = build_cli(["--config", str(RECIPES / "base.yaml"), "--config", str(RECIPES / "zinc250k.yaml")], run=False)
+    energy, objective = cli.model.energy, cli.model.objective
+    assert energy.num_node_types == 17 and energy.features.vocabulary == "zinc250k"
+    assert objective.sampler_options["dataset"] == "zinc250k"
+    assert objective.source.space.max_nodes == 38
