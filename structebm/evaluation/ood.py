@@ -13,10 +13,10 @@ half (the Mann–Whitney form):
 where :math:`R_{\\text{in}}` is the sum of the in-distribution inputs' ranks in the pooled
 sample (tied scores share their mean rank). 1 is a perfect detector, 0.5 is chance.
 
-A classifier with logits :math:`f(x) \in \mathbb{R}^K` (an energy :math:`E(x, y) = -f(x)[y]`)
+A classifier with logits :math:`f(x) \\in \\mathbb{R}^K` (an energy :math:`E(x, y) = -f(x)[y]`)
 at temperature :math:`T` gives two such scores (:func:`logit_scores`): the negative marginal
-energy :math:`\log \sum_y e^{f(x)[y] / T}` (``"energy"``) and the confidence
-:math:`\max_y \operatorname{softmax}(f(x) / T)_y` (``"max_prob"``); :func:`auroc_table` scores
+energy :math:`\\log \\sum_y e^{f(x)[y] / T}` (``"energy"``) and the confidence
+:math:`\\max_y \\operatorname{softmax}(f(x) / T)_y` (``"max_prob"``); :func:`auroc_table` scores
 every out-of-distribution set by every score.
 """
 
