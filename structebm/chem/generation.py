@@ -42,8 +42,9 @@ from structebm.chem.metrics import DecodedMolecules
 from structebm.chem.vocab import AtomVocabulary, get_vocabulary
 from structebm.chem.vocab_inference import is_vocabulary_spec
 from structebm.data.molecules import training_atom_prior
-from structebm.samplers.base import SamplingAlgorithm, check_chain_finite, check_positive
+from structebm.samplers.base import SamplingAlgorithm, check_positive
 from structebm.samplers.graph_buffer import GraphReplayBuffer
+from structebm.samplers.graph_generation import sample_graphs
 from structebm.samplers.graph_sampler import graph_sampler
 
 __all__ = [
@@ -136,25 +137,10 @@ def sample_molecules(
     Shapes:
         - returns ``DenseMolGraph`` with atoms ``[num_samples, N]``, bonds ``[num_samples, N, N]``
     """
-    for name, value, least in (("num_samples", num_samples, 1), ("num_steps", num_steps, 0), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"sample_molecules: {name} must be an int >= {least}, got {value!r}")
     space = MolGraphSpace(vocabulary, valid_noise=True, connected_noise=connected_noise, atom_prior=atom_prior)
-    sampler = graph_sampler(energy, space, method, constrained, temperature=temperature)
-    was_training = energy.training
-    energy.eval()
-    pieces = []
-    try:
-        for begin in range(0, num_samples, batch_size):
-            count = min(batch_size, num_samples - begin)
-            state = sampler.init(space.noise(count, generator), None)
-            for _ in range(num_steps):
-                state, _ = sampler.step(state, generator)
-            check_chain_finite(state, f"sample_molecules ({method}, constrained={constrained})")
-            pieces.append(state.x.detach())
-    finally:
-        energy.train(was_training)
-    return DenseMolGraph.concatenate(pieces)
+    return sample_graphs(
+        energy, space, num_samples, num_steps, generator, method, batch_size, constrained=constrained, temperature=temperature
+    )
 
 
 def generation_metrics(
