@@ -67,7 +67,9 @@ def test_loss_and_gradient_are_the_weighted_sums_of_the_terms():
         assert torch.allclose(got, want, atol=1e-6)
     assert out.metrics["classify/nll"] == pytest.approx(nll.loss.item(), abs=1e-6)
     assert out.metrics["generate/loss"] == pytest.approx(cd.loss.item(), abs=1e-6)
-    assert {"generate/energy_gap", "generate/buffer/fill", "classify/loss"} <= set(out.metrics)
+    for key in ("energy_gap", "energy_data", "energy_negative", "buffer/fill", "buffer/reinit_fraction"):
+        assert out.metrics[f"generate/{key}"].item() == pytest.approx(cd.metrics[key].item(), abs=1e-6), key
+    assert out.metrics["classify/loss"].item() == pytest.approx(nll.loss.item(), abs=1e-6)
     assert not any(value.requires_grad for value in out.metrics.values())
 
 
