@@ -1,19 +1,24 @@
 """The GDSS graph sets: checksums, the standard split, dense encoding, and the data module."""
 
 import json
-import os
 from pathlib import Path
 
 import networkx as nx
 import pytest
 import torch
 
-from structebm.data._files import ChecksumError, DataFileMissingError
+from structebm.data._files import ChecksumError, DataFileMissingError, data_root
 from structebm.data.graph_datamodule import GraphDataModule
 from structebm.data.graph_sets import GRAPH_SETS, load_graph_set, split_graphs
 
-DATA = Path(os.environ.get("STRUCTEBM_DATA", "")) / "graph_generation"
-needs_data = pytest.mark.skipif(not (DATA / "community_small.json").exists(), reason="graph_generation data not under $STRUCTEBM_DATA")
+
+@pytest.fixture(scope="module")
+def graph_data() -> Path:
+    """The graph_generation folder under the library's data root; a clear failure if it is missing."""
+    folder = data_root() / "graph_generation"
+    if not (folder / "community_small.json").exists():
+        pytest.fail(f"the GDSS graph sets are needed by these tests and are not under {folder} (set STRUCTEBM_DATA)")
+    return folder
 
 
 def test_split_takes_the_test_graphs_from_the_front():
@@ -23,14 +28,13 @@ def test_split_takes_the_test_graphs_from_the_front():
     assert len(test) == 117 and test[-1] == 116 and train[0] == 117
 
 
-@needs_data
 @pytest.mark.parametrize("name", sorted(GRAPH_SETS))
-def test_named_sets_split_sizes_and_capacity(name):
+def test_named_sets_split_sizes_and_capacity(name, graph_data):
     spec = GRAPH_SETS[name]
     train, test = load_graph_set(name)
     assert (len(test), len(train)) == (spec.num_test, spec.num_graphs - spec.num_test)
     assert max(g.number_of_nodes() for g in train + test) <= spec.max_nodes  # ego_small: 17 nodes in 18 slots
-    records = json.loads((DATA / f"{name}.json").read_text())
+    records = json.loads((graph_data / f"{name}.json").read_text())
     first = records[0]
     assert test[0].number_of_nodes() == first["num_nodes"]
     assert sorted(map(sorted, test[0].edges())) == sorted(map(sorted, first["edges"]))
@@ -49,8 +53,7 @@ def test_checksum_and_missing_file_errors(tmp_path):
         load_graph_set("cora", root=tmp_path)
 
 
-@needs_data
-def test_datamodule_batches_match_the_training_graphs():
+def test_datamodule_batches_match_the_training_graphs(graph_data):
     module = GraphDataModule("community_small", batch_size=16, seed=3)
     module.setup()
     assert module.max_nodes == 20 and module.num_node_types == 1 and module.num_edge_types == 1
