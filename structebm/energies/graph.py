@@ -36,9 +36,8 @@ Message passing is dense (a batched matrix product over ``[B, N, N·R]`` adjacen
 :mod:`structebm.energies.graph_layers`) rather than sparse torch-geometric layers, for two
 reasons. Gibbs-with-gradients and Langevin need the gradient in *every* edge entry, including
 absent edges, which a sparse edge list does not hold. And on CPU the dense form is faster on
-molecule-sized graphs: for ``B = 1024`` QM9 graphs, ``hidden = 128``, four layers and one
-thread, the dense forward pass was 1.3-1.5x faster than four torch-geometric ``RGCNConv``
-layers together with building their sparse ``Batch`` (about 60 ms alone).
+molecule-sized graphs than torch-geometric ``RGCNConv`` layers together with building their
+sparse ``Batch`` (the measured figures are in ``docs/results/speed.md``).
 """
 
 from __future__ import annotations
