@@ -25,9 +25,10 @@ import torch
 from rdkit import Chem
 
 from structebm.chem.convert import canonical_smiles
-from structebm.chem.generation import generation_metrics, sample_molecules
+from structebm.chem.generation import generation_metrics
 from structebm.cli import build_cli
 from structebm.data.smiles_files import split_rows
+from tests.recipes._report_samples import report_samples, report_task
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "molecule_generation"
 HEADS = ["C", "CC", "C(C)C", "C1CC1", "c1ccccc1", "C1CCOC1", "c1ccsc1"]
@@ -102,15 +103,9 @@ def test_the_report_scores_the_samples_against_the_files_test_split(own_run):
     assert report["data"]["num_test"] == len(test) == 39 and report["data"]["num_train"] == len(train)
     assert cli.datamodule.test_smiles == test
     assert report["data"]["source"].endswith("my_molecules.smi") and report["data"]["num_skipped"] == 0
-    task = next(callback.task for callback in cli.trainer.callbacks if hasattr(callback, "task"))
-    prior = cli.datamodule.atom_prior()
     canonical_train = [canonical_smiles(s) for s in train]
-    for variant in task.variants:
-        generator = torch.Generator().manual_seed(task.seed)
-        graphs = sample_molecules(
-            cli.model.energy, cli.datamodule.vocabulary, NUM_SAMPLES, task.num_steps, generator, task.method,
-            variant == "valence_aware", task.batch_size, task.connected_noise, prior, task.temperature,
-        )
+    for variant in report_task(cli).variants:
+        graphs = report_samples(cli, variant)
         against_test = generation_metrics(graphs, cli.datamodule.vocabulary, canonical_train, test, METRICS)
         for key in METRICS:
             assert math.isclose(report[variant][key], against_test[key], rel_tol=1e-6, abs_tol=1e-9), (variant, key)
