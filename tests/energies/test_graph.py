@@ -1,8 +1,5 @@
 """The relational graph energy: invariances, the one-hot path, conditioning and bad inputs."""
 
-import os
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,8 +16,7 @@ NUM_TYPES = len(QM9_VOCABULARY)
 
 @pytest.fixture(scope="module")
 def qm9_graphs() -> DenseMolGraph:
-    root = Path(os.environ.get("STRUCTEBM_DATA") or "/work/shared/data")
-    smiles = load_smiles("qm9", root)
+    smiles = load_smiles("qm9")  # the data root as the library resolves it
     return smiles_to_dense(smiles[5000:5128], QM9_VOCABULARY)
 
 
