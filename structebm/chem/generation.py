@@ -34,11 +34,13 @@ import torch
 from torch import nn
 
 from structebm.chem.atom_prior import AtomPrior
+from structebm.chem.convert import mol_from_smiles
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.draw import molecule_grid_png
 from structebm.chem.evaluate import METRIC_KEYS, MoleculeReference, evaluate_molecules
 from structebm.chem.graph_space import MolGraphSpace
 from structebm.chem.metrics import DecodedMolecules
+from structebm.chem.statistics import molecule_statistics
 from structebm.chem.vocab import AtomVocabulary, get_vocabulary
 from structebm.chem.vocab_inference import is_vocabulary_spec
 from structebm.data.molecules import training_atom_prior
@@ -126,18 +128,22 @@ def sample_molecules(
     connected_noise: bool = False,
     atom_prior: Optional[AtomPrior] = None,
     temperature: float = 1.0,
+    valid_noise: bool = True,
 ) -> DenseMolGraph:
     """``num_samples`` graphs, each the end of a ``num_steps``-step chain started from noise.
 
     The chains target :math:`e^{-E / T}` with ``temperature`` :math:`T`, over valence-valid graphs
     only when ``constrained``. Chains run in batches of ``batch_size`` on the generator's device;
     the energy is put in eval mode for sampling and restored afterwards. The noise is that of
-    :class:`~structebm.chem.graph_space.MolGraphSpace` with ``connected_noise`` and ``atom_prior``.
+    :class:`~structebm.chem.graph_space.MolGraphSpace` with ``connected_noise``, ``atom_prior`` and
+    ``valid_noise`` (``False``: uniform bonds, no valence correction; not with ``constrained``).
 
     Shapes:
         - returns ``DenseMolGraph`` with atoms ``[num_samples, N]``, bonds ``[num_samples, N, N]``
     """
-    space = MolGraphSpace(vocabulary, valid_noise=True, connected_noise=connected_noise, atom_prior=atom_prior)
+    if constrained and not valid_noise:
+        raise ValueError("sample_molecules: constrained chains must start from valence-valid noise (valid_noise=True)")
+    space = MolGraphSpace(vocabulary, valid_noise=valid_noise, connected_noise=connected_noise, atom_prior=atom_prior)
     return sample_graphs(
         energy, space, num_samples, num_steps, generator, method, batch_size, constrained=constrained, temperature=temperature
     )
@@ -177,6 +183,13 @@ class MoleculeGeneration:
         connected_noise: start the chains from random connected, valence-valid graphs.
         train_atom_prior: draw the atoms of the start graphs from :func:`fitted_atom_prior`.
         temperature: the chains target :math:`e^{-E / T}` (:func:`sample_molecules`).
+        valid_noise: ``False`` starts the chains from uniform noise (no valence correction, no trees;
+            only with ``connected_noise=False`` and the ``unconstrained`` variant).
+
+    Each variant's report holds the metrics, ``invalid_reasons`` (why graphs fail validity without
+    correction), ``statistics`` of the corrected molecules
+    (:func:`~structebm.chem.statistics.molecule_statistics`) and the sampling speed; the report
+    also holds ``test_statistics`` of the reference molecules.
     """
 
     def __init__(
@@ -192,6 +205,7 @@ class MoleculeGeneration:
         connected_noise: bool = False,
         train_atom_prior: bool = False,
         temperature: float = 1.0,
+        valid_noise: bool = True,
     ) -> None:
         unknown = sorted(set(variants) - set(VARIANTS))
         if unknown or not variants:
@@ -207,6 +221,12 @@ class MoleculeGeneration:
         self.connected_noise = connected_noise
         self.train_atom_prior = train_atom_prior
         self.temperature = check_positive(temperature, "temperature", "MoleculeGeneration")
+        if not valid_noise and (connected_noise or "valence_aware" in self.variants):
+            raise ValueError(
+                "MoleculeGeneration: valid_noise=False (uniform noise) needs connected_noise=False and only the "
+                f"unconstrained variant, got connected_noise={connected_noise}, variants={self.variants}"
+            )
+        self.valid_noise = valid_noise
 
     def evaluate(self, energy: nn.Module, datamodule: Any, out_dir: Path, device: torch.device) -> dict[str, Any]:
         """Sample and score every variant; ``datamodule`` provides ``vocabulary``, ``train_smiles`` and
@@ -218,7 +238,7 @@ class MoleculeGeneration:
         report: dict[str, Any] = {
             "num_samples": self.num_samples, "num_steps": self.num_steps, "method": self.method,
             "connected_noise": self.connected_noise, "train_atom_prior": self.train_atom_prior,
-            "temperature": self.temperature,
+            "temperature": self.temperature, "valid_noise": self.valid_noise,
         }
         if hasattr(datamodule, "data_summary"):
             report["data"] = datamodule.data_summary()
@@ -233,13 +253,21 @@ class MoleculeGeneration:
             graphs = sample_molecules(
                 energy, vocabulary, self.num_samples, self.num_steps, generator, self.method,
                 variant == "valence_aware", self.batch_size, self.connected_noise, atom_prior, self.temperature,
+                self.valid_noise,
             )
             seconds = time.perf_counter() - begin
+            decoded = DecodedMolecules(graphs.to("cpu"), vocabulary)  # decoded once for scores, reasons and statistics
             scores = generation_metrics(
-                graphs.to("cpu"), vocabulary, datamodule.train_smiles, test, self.metrics,
+                decoded, vocabulary, datamodule.train_smiles, test, self.metrics,
                 out_dir / f"molecules_{variant}.png", self.grid_size,
             )
-            report[variant] = {**scores, "sampling_seconds": seconds, "samples_per_second": self.num_samples / seconds}
+            valid = [mol for mol in decoded.corrected if mol is not None]
+            report[variant] = {
+                **scores, "invalid_reasons": decoded.invalidity_reasons,
+                "statistics": molecule_statistics(valid, vocabulary) if valid else None,
+                "sampling_seconds": seconds, "samples_per_second": self.num_samples / seconds,
+            }
+        report["test_statistics"] = molecule_statistics([mol_from_smiles(smiles) for smiles in test.smiles], vocabulary)
         return report
 
     def logged(self, report: dict[str, Any]) -> dict[str, float]:

@@ -4,6 +4,7 @@ FCD and NSPDK say how far two sets are apart; these say in what. For sanitized R
 molecules (generated ones after correction, or a reference set), :func:`molecule_statistics`
 returns
 
+- ``num_molecules``: how many molecules were counted;
 - ``atoms_per_molecule``: mean number of heavy atoms;
 - ``atom_types``: fraction of heavy atoms of each vocabulary type (``"other"`` for types
   outside the vocabulary);
@@ -52,6 +53,7 @@ def molecule_statistics(mols: Sequence[Chem.Mol], vocabulary: AtomVocabulary) ->
         num_rings += len(rings)
         num_aromatic += any(atom.GetIsAromatic() for atom in mol.GetAtoms())
     return {
+        "num_molecules": len(mols),
         "atoms_per_molecule": num_atoms / len(mols),
         "atom_types": _fractions(atom_types),
         "bond_types": _fractions(bond_types),

@@ -12,6 +12,7 @@ def test_statistics_of_hand_made_molecules():
     # cyclopropanone: C3 ring + C=O; nitromethane has N+ and O- (in QM9's vocabulary); HCl's Cl is not
     mols = [Chem.MolFromSmiles(s) for s in ("CCO", "c1ccccc1", "O=C1CC1", "C[N+](=O)[O-]", "CCl")]
     stats = molecule_statistics(mols, get_vocabulary("qm9"))
+    assert stats["num_molecules"] == 5
     assert stats["atoms_per_molecule"] == pytest.approx((3 + 6 + 4 + 4 + 2) / 5)
     # atoms: C 2+6+3+1+1 = 13, O 1+1+1 = 3, N+ 1, O- 1, other (Cl) 1 -> 19
     assert stats["atom_types"] == pytest.approx({"C": 13 / 19, "O": 3 / 19, "N+": 1 / 19, "O-": 1 / 19, "other": 1 / 19})

@@ -88,6 +88,8 @@ def test_recipe_trains_and_writes_the_report(recipe_run):
         assert scores["uniqueness"] == pytest.approx(len(set(valid)) / len(valid))
         assert scores["novelty"] == pytest.approx(len(set(valid) - train) / len(set(valid)))
         assert scores["nspdk"] > 0 and scores["samples_per_second"] > 0  # a few steps leave samples unlike the data
+        assert scores["invalid_reasons"] == pytest.approx(DecodedMolecules(graphs, QM9_VOCABULARY).invalidity_reasons)
+        assert scores["statistics"]["num_molecules"] == len(valid)
         assert (out / f"molecules_{variant}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # valence-legal moves from valence-valid connected noise keep every molecule valid; unconstrained ones need not
     assert report["valence_aware"]["validity_wo_correction"] == 1.0
@@ -96,6 +98,7 @@ def test_recipe_trains_and_writes_the_report(recipe_run):
     assert report["connected_noise"] is True  # the recipe starts chains from connected, valence-valid graphs
     assert report["train_atom_prior"] is True  # ... whose atoms look like the training split's
     assert report["temperature"] == 1.0  # ... and sample the energy's own target
+    assert report["test_statistics"]["num_molecules"] == len(cli.datamodule.test_smiles)
     assert cli.model.energy.features is not None and cli.model.energy.features.vocabulary == "qm9"
     buffer = cli.model.objective.source
     assert buffer.space.tree_noise and buffer.space.node_prior is not None
