@@ -88,7 +88,8 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
 
     Args:
         dataset: ``"qm9"``, ``"zinc250k"`` or a vocabulary spec line (:mod:`structebm.chem.vocab_inference`).
-        capacity, reinit_prob, num_classes: as for ``GraphReplayBuffer``.
+        capacity, reinit_prob, num_classes, condition_dim: as for ``GraphReplayBuffer`` (``condition_dim``:
+            keep each chain's property condition, set from the data module's properties).
         valid_noise: make restart noise valence-valid (needed by constrained samplers).
         connected_noise: restart from random connected, valence-valid graphs (``MolGraphSpace``).
         train_atom_prior: draw the atoms of restart noise from the atom counts and type frequencies
@@ -105,6 +106,7 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
         self, dataset: str = "qm9", capacity: int = 10000, reinit_prob: float = 0.05,
         num_classes: Optional[int] = None, valid_noise: bool = True, connected_noise: bool = False,
         train_atom_prior: bool = False, atom_prior: Optional[dict[str, list[float]]] = None,
+        condition_dim: Optional[int] = None,
     ) -> None:
         prior = None
         if train_atom_prior:
@@ -112,7 +114,8 @@ class MoleculeReplayBuffer(GraphReplayBuffer):
                 torch.tensor(atom_prior["count_probs"]), torch.tensor(atom_prior["type_probs"])
             )
         space = MolGraphSpace(get_vocabulary(dataset), valid_noise, connected_noise, prior)
-        super().__init__(space, capacity=capacity, reinit_prob=reinit_prob, num_classes=num_classes)
+        super().__init__(space, capacity=capacity, reinit_prob=reinit_prob, num_classes=num_classes,
+                         condition_dim=condition_dim)
 
 
 @torch.no_grad()
