@@ -132,6 +132,7 @@ def sample_molecules(
     atom_prior: Optional[AtomPrior] = None,
     temperature: float = 1.0,
     valid_noise: bool = True,
+    progress: bool = False,
 ) -> DenseMolGraph:
     """``num_samples`` graphs, each the end of a ``num_steps``-step chain started from noise.
 
@@ -140,6 +141,7 @@ def sample_molecules(
     the energy is put in eval mode for sampling and restored afterwards. The noise is that of
     :class:`~structebm.chem.graph_space.MolGraphSpace` with ``connected_noise``, ``atom_prior`` and
     ``valid_noise`` (``False``: uniform bonds, no valence correction; not with ``constrained``).
+    ``progress`` shows the chains done and molecules per second (:func:`sample_graphs`).
 
     Shapes:
         - returns ``DenseMolGraph`` with atoms ``[num_samples, N]``, bonds ``[num_samples, N, N]``
@@ -148,7 +150,8 @@ def sample_molecules(
         raise ValueError("sample_molecules: constrained chains must start from valence-valid noise (valid_noise=True)")
     space = MolGraphSpace(vocabulary, valid_noise=valid_noise, connected_noise=connected_noise, atom_prior=atom_prior)
     return sample_graphs(
-        energy, space, num_samples, num_steps, generator, method, batch_size, constrained=constrained, temperature=temperature
+        energy, space, num_samples, num_steps, generator, method, batch_size, progress, constrained=constrained,
+        temperature=temperature,
     )
 
 
@@ -231,9 +234,12 @@ class MoleculeGeneration:
             )
         self.valid_noise = valid_noise
 
-    def evaluate(self, energy: nn.Module, datamodule: Any, out_dir: Path, device: torch.device) -> dict[str, Any]:
+    def evaluate(
+        self, energy: nn.Module, datamodule: Any, out_dir: Path, device: torch.device, progress: bool = False
+    ) -> dict[str, Any]:
         """Sample and score every variant; ``datamodule`` provides ``vocabulary``, ``train_smiles`` and
-        ``test_smiles``. Grids go to ``out_dir / f"molecules_{variant}.png"``."""
+        ``test_smiles``. Grids go to ``out_dir / f"molecules_{variant}.png"``; ``progress`` shows a bar
+        while sampling (chains done, molecules per second)."""
         needed = ("vocabulary", "train_smiles", "test_smiles")
         if datamodule is None or not all(hasattr(datamodule, name) for name in needed):
             raise ValueError(f"MoleculeGeneration: the data module must provide {', '.join(needed)}")
@@ -256,7 +262,7 @@ class MoleculeGeneration:
             graphs = sample_molecules(
                 energy, vocabulary, self.num_samples, self.num_steps, generator, self.method,
                 variant == "valence_aware", self.batch_size, self.connected_noise, atom_prior, self.temperature,
-                self.valid_noise,
+                self.valid_noise, progress,
             )
             seconds = time.perf_counter() - begin
             decoded = DecodedMolecules(graphs.to("cpu"), vocabulary)  # decoded once for scores, reasons and statistics

@@ -19,10 +19,12 @@ takes the space's sizes and its noise is fitted later (:meth:`GraphChainBuffer.f
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from structebm.graphs.space import GraphSpace
 from structebm.graphs.state import DenseGraph
@@ -71,13 +73,15 @@ def fitted_space(datamodule: Any) -> GraphSpace:
 @torch.no_grad()
 def sample_graphs(
     energy: nn.Module, space: GraphSpace, num_samples: int, num_steps: int, generator: torch.Generator,
-    method: GraphSamplerMethod = "gibbs_with_gradients", batch_size: int = 1000, **options: Any,
+    method: GraphSamplerMethod = "gibbs_with_gradients", batch_size: int = 1000, progress: bool = False,
+    **options: Any,
 ) -> DenseGraph:
     """``num_samples`` graphs, each the end of a ``num_steps``-step chain started from ``space.noise``.
 
     The energy is put in eval mode for sampling and restored afterwards; ``options`` go to
     :func:`~structebm.samplers.graph_sampler.graph_sampler` (``temperature``, ``constrained``,
-    ``num_flips``, ...).
+    ``num_flips``, ...). ``progress`` shows a bar (tqdm, on stderr) over the sampler steps of all
+    batches, with the chains done and the graphs finished per second.
 
     Shapes:
         - returns ``DenseGraph`` with nodes ``[num_samples, N]``, edges ``[num_samples, N, N]``
@@ -89,13 +93,20 @@ def sample_graphs(
     was_training = energy.training
     energy.eval()
     pieces = []
+    batches = -(-num_samples // batch_size)
+    bar = tqdm(total=batches * num_steps, desc=f"sampling {num_samples} graphs", unit="step", disable=not progress)
+    started = time.perf_counter()
     try:
         for begin in range(0, num_samples, batch_size):
             state = sampler.init(space.noise(min(batch_size, num_samples - begin), generator), None)
             for _ in range(num_steps):
                 state, _ = sampler.step(state, generator)
+                bar.update(1)
             check_chain_finite(state, f"sample_graphs ({method})")
             pieces.append(state.x.detach())
+            done = begin + pieces[-1].batch_size
+            bar.set_postfix(chains=f"{done}/{num_samples}", graphs_per_s=f"{done / (time.perf_counter() - started):.1f}")
     finally:
+        bar.close()
         energy.train(was_training)
     return DenseGraph.concatenate(pieces)

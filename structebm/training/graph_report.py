@@ -83,8 +83,11 @@ class GraphGenerationReport(FitReport):
         if method == "gibbs_with_gradients":
             self.sampler_options["num_flips"] = num_flips
 
-    def score(self, energy: nn.Module, datamodule: Any, device: torch.device) -> tuple[dict[str, Any], Any, list]:
-        """Sample from ``energy`` and score against the reference split of ``datamodule``.
+    def score(
+        self, energy: nn.Module, datamodule: Any, device: torch.device, progress: bool = False
+    ) -> tuple[dict[str, Any], Any, list]:
+        """Sample from ``energy`` and score against the reference split of ``datamodule``; ``progress``
+        shows a bar while sampling (it does at the end of ``fit`` when the trainer shows one).
 
         Returns the report (MMDs, ``num_samples``, sampler settings, ``sampling_seconds``,
         ``samples_per_second``), the generated ``DenseGraph`` and the reference graphs.
@@ -95,7 +98,7 @@ class GraphGenerationReport(FitReport):
         started = time.perf_counter()
         graphs = sample_graphs(
             energy, fitted_space(datamodule), count, self.num_steps, generator, self.method, self.batch_size,
-            **self.sampler_options,
+            progress, **self.sampler_options,
         )
         sampling_seconds = time.perf_counter() - started
         report: dict[str, Any] = evaluate_graphs(graphs, reference, self.metrics)
@@ -103,7 +106,7 @@ class GraphGenerationReport(FitReport):
             train = list(datamodule.train_graphs)
             extra = sample_graphs(
                 energy, fitted_space(datamodule), len(train), self.num_steps, generator, self.method, self.batch_size,
-                **self.sampler_options,
+                progress, **self.sampler_options,
             )
             report["train_reference"] = evaluate_graphs(extra, train, self.metrics)
         report.update(
@@ -115,7 +118,8 @@ class GraphGenerationReport(FitReport):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()
         energy = self.energy_of(pl_module, "sample graphs from")
-        report, graphs, reference = self.score(energy, trainer.datamodule, pl_module.device)
+        progress = trainer.progress_bar_callback is not None
+        report, graphs, reference = self.score(energy, trainer.datamodule, pl_module.device, progress)
         report.update(train_seconds=train_seconds, train_steps=trainer.global_step)
         folder = self.output_dir or Path(trainer.log_dir or trainer.default_root_dir)
         graph_comparison_png(generated_networkx(graphs), reference, folder / "graphs.png")

@@ -31,8 +31,11 @@ __all__ = ["GenerationTask", "MoleculeGenerationReport"]
 class GenerationTask(Protocol):
     """What a generation report runs when ``fit`` ends."""
 
-    def evaluate(self, energy: nn.Module, datamodule: Any, out_dir: Path, device: torch.device) -> dict[str, Any]:
-        """Sample from ``energy``, score against ``datamodule``'s data, write pictures to ``out_dir``."""
+    def evaluate(
+        self, energy: nn.Module, datamodule: Any, out_dir: Path, device: torch.device, progress: bool = False
+    ) -> dict[str, Any]:
+        """Sample from ``energy``, score against ``datamodule``'s data, write pictures to ``out_dir``;
+        ``progress``: show a progress bar while sampling."""
         ...
 
     def logged(self, report: dict[str, Any]) -> dict[str, float]:
@@ -46,6 +49,8 @@ class GenerationTask(Protocol):
 
 class MoleculeGenerationReport(FitReport):
     """At the end of ``fit``, run ``task`` on the trained energy and publish its report.
+
+    Sampling shows a progress bar when the trainer shows one (``trainer.enable_progress_bar``).
 
     Args:
         task: the generation task (:class:`GenerationTask`).
@@ -66,7 +71,11 @@ class MoleculeGenerationReport(FitReport):
         train_seconds = self.train_seconds()
         energy = self.energy_of(pl_module, "sample from")
         out_dir = Path(self.output_dir or trainer.log_dir or ".")
-        report = {"train_seconds": train_seconds, **self.task.evaluate(energy, trainer.datamodule, out_dir, pl_module.device)}
+        progress = trainer.progress_bar_callback is not None  # sampling shows progress when training did
+        report = {
+            "train_seconds": train_seconds,
+            **self.task.evaluate(energy, trainer.datamodule, out_dir, pl_module.device, progress=progress),
+        }
         self.publish(trainer, report, out_dir / "molecule_report.json", self.task.logged(report))
         print(self.summary())
 

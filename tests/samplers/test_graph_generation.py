@@ -53,3 +53,13 @@ def test_buffer_noise_fit_checks_the_space():
 def test_fitted_space_names_what_the_data_module_lacks():
     with pytest.raises(ValueError, match="node_prior"):
         fitted_space(object())
+
+
+def test_progress_bar_counts_steps_and_chains(capsys):
+    space = GraphSpace(4, 1, 1)
+    sample_graphs(_energy(), space, 7, 3, torch.Generator().manual_seed(0), batch_size=4, progress=True)
+    shown = capsys.readouterr().err
+    assert "6/6" in shown  # two batches of three steps
+    assert "chains=7/7" in shown and "graphs_per_s=" in shown
+    sample_graphs(_energy(), space, 7, 3, torch.Generator().manual_seed(0), batch_size=4)
+    assert capsys.readouterr().err == ""  # quiet by default
