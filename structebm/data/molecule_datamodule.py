@@ -18,6 +18,14 @@ Generated molecules are scored against the SMILES of the split: novelty against
 through its ``to`` method; :meth:`MoleculeDataModule.transfer_batch_to_device` does so
 explicitly, so that the batch keeps its type whatever Lightning's generic rules are.
 
+With ``properties`` (RDKit properties by name, :data:`~structebm.chem.properties.PROPERTIES`)
+and, for a ``.csv`` file, ``property_columns`` (the user's own numeric columns), every training
+batch is ``(graphs, c)`` with ``c [B, P]`` the molecules' properties normalised by the training
+split's mean and standard deviation (:mod:`structebm.data.molecule_conditions`); the energy
+then needs ``condition_dim = P`` and the persistent chain source keeps each chain's condition,
+both set by :meth:`MoleculeDataModule.model_settings`. :attr:`MoleculeDataModule.property_scaling`
+maps targets to and from the property's own units.
+
 The vocabulary is given once, by the data: :meth:`MoleculeDataModule.model_settings` names the
 model settings that follow from it (the energy's node-type count and chemistry features, the
 sampler's and the chain source's vocabulary, the chain source's atom prior for a file), and the
@@ -39,8 +47,11 @@ from structebm.chem.atom_prior import AtomPrior
 from structebm.chem.convert import canonical_smiles
 from structebm.chem.dense import DenseMolGraph
 from structebm.chem.graph_space import MolGraphSpace
+from structebm.chem.properties import PROPERTIES, PropertyScaling, check_property_names
 from structebm.chem.vocab import AtomVocabulary
+from structebm.data._files import cache_root
 from structebm.data.loaders import EpochShuffleSampler
+from structebm.data.molecule_conditions import ConditionedGraphs, collate_conditioned_graphs, computed_values
 from structebm.data.molecule_files import MoleculeFileData, load_molecule_file
 from structebm.data.molecules import (
     MOLECULE_DATASETS,
@@ -92,10 +103,16 @@ class MoleculeDataModule(pl.LightningDataModule):
         on_error: (file) ``"raise"``: loading fails listing every unparsable row and every training
             molecule over the capacity or outside ``atom_types``, by line; ``"skip"``: they are left out
             and counted (warning, :meth:`data_summary`).
+        properties: RDKit properties yielded as the condition, e.g. ``["qed", "logp"]``
+            (:data:`~structebm.chem.properties.PROPERTIES`); computed once and cached.
+        property_columns: (``.csv`` file) the user's own numeric columns yielded as the condition,
+            after ``properties``.
+        property_cache_dir: where computed properties are cached (default: the structebm cache folder).
 
     Shapes:
         - training batches: ``DenseMolGraph`` with atoms ``[B, N]``, bonds ``[B, N, N]``,
-          ``N = vocabulary.max_atoms`` (9 for QM9, 38 for ZINC250k).
+          ``N = vocabulary.max_atoms`` (9 for QM9, 38 for ZINC250k); with properties, the tuple
+          ``(DenseMolGraph, c [B, P])``, ``P = len(properties) + len(property_columns)``.
     """
 
     def __init__(
@@ -115,11 +132,14 @@ class MoleculeDataModule(pl.LightningDataModule):
         atom_types: Optional[list[str]] = None,
         max_atoms: Optional[int] = None,
         on_error: Literal["raise", "skip"] = "raise",
+        properties: Optional[list[str]] = None,
+        property_columns: Optional[list[str]] = None,
+        property_cache_dir: Optional[str] = None,
     ) -> None:
         super().__init__()
         name = str(dataset).lower()
         file_options = {"test_file": test_file, "test_rows": test_rows, "test_fraction": test_fraction,
-                        "atom_types": atom_types, "max_atoms": max_atoms}
+                        "atom_types": atom_types, "max_atoms": max_atoms, "property_columns": property_columns}
         if name in MOLECULE_DATASETS:
             given = sorted(key for key, value in file_options.items() if value is not None)
             if given:
@@ -138,6 +158,12 @@ class MoleculeDataModule(pl.LightningDataModule):
                 raise ValueError(f"MoleculeDataModule: {key} must be a positive int or None, got {limit!r}")
         if num_workers < 0:
             raise ValueError(f"MoleculeDataModule: num_workers must be non-negative, got {num_workers}")
+        self.properties = self._checked_properties(properties, property_columns)
+        self.property_columns = list(property_columns or [])
+        self.property_cache_dir = None if property_cache_dir is None else Path(property_cache_dir)
+        self.property_scaling: Optional[PropertyScaling] = None
+        self._train_values: Optional[torch.Tensor] = None
+        self._test_values: Optional[torch.Tensor] = None
         self.dataset_name = name if name in MOLECULE_DATASETS else None
         self.path = None if self.dataset_name else Path(dataset)
         self.file_options = {**file_options, "smiles_column": smiles_column, "split_seed": split_seed, "on_error": on_error}
@@ -152,6 +178,33 @@ class MoleculeDataModule(pl.LightningDataModule):
         self._train_smiles: Optional[list[str]] = None
         self._train_canonical: Optional[list[str]] = None
         self._test_smiles: Optional[list[str]] = None
+
+    @staticmethod
+    def _checked_properties(properties: Optional[list[str]], columns: Optional[list[str]]) -> list[str]:
+        where = "MoleculeDataModule"
+        if isinstance(columns, str):
+            raise TypeError(f"{where}: property_columns must be a list of column names, got the string {columns!r}")
+        if properties is None:
+            return []
+        unknown = [name for name in properties if name not in PROPERTIES]
+        if unknown:
+            raise ValueError(f"{where}: unknown molecular properties {unknown}; known: {sorted(PROPERTIES)} "
+                             "(a numeric column of your own .csv goes in property_columns)")
+        names = check_property_names(properties, where)
+        clash = sorted(set(names) & set(columns or []))
+        if clash:
+            raise ValueError(f"{where}: {clash} are named both in properties and in property_columns")
+        return names
+
+    @property
+    def condition_names(self) -> list[str]:
+        """The property of each column of the condition ``c`` (empty: unconditional batches)."""
+        return self.properties + self.property_columns
+
+    @property
+    def condition_dim(self) -> Optional[int]:
+        """``P``, the number of condition columns, or ``None`` without properties."""
+        return len(self.condition_names) or None
 
     @property
     def vocabulary(self) -> AtomVocabulary:
@@ -174,7 +227,8 @@ class MoleculeDataModule(pl.LightningDataModule):
         vocabulary, :mod:`structebm.chem.vocab_inference`) goes to the energy's chemistry
         features, the sampler options and the persistent chain source; the energy's node-type
         count is the vocabulary's size; for a file, the chain source's atom prior is that of its
-        training split (named data sets fit theirs once per process). The ``structebm`` command
+        training split (named data sets fit theirs once per process); with properties, the number of
+        condition columns goes to the energy's and the chain source's ``condition_dim``. The ``structebm`` command
         sets each key the model's config has (:func:`~structebm.cli.apply_data_settings`).
 
         Args:
@@ -190,6 +244,9 @@ class MoleculeDataModule(pl.LightningDataModule):
             "objective.init_args.sampler_options.dataset": vocabulary.name,
             "objective.init_args.source.init_args.dataset": vocabulary.name,
         }
+        if data.condition_dim is not None:
+            settings["energy.init_args.condition_dim"] = data.condition_dim
+            settings["objective.init_args.source.init_args.condition_dim"] = data.condition_dim
         if data.dataset_name is None:
             prior = data.atom_prior()
             settings["objective.init_args.source.init_args.atom_prior"] = {
@@ -225,6 +282,13 @@ class MoleculeDataModule(pl.LightningDataModule):
         self.train_graphs = graphs
         self._train_smiles = [smiles[row] for row in split["train"]]
         self._test_smiles = [smiles[row] for row in test_rows]
+        if self.properties:
+            dense = graphs.dataset if isinstance(graphs, Subset) else graphs
+            graph_rows = dense.rows[list(graphs.indices)] if isinstance(graphs, Subset) else dense.rows
+            cache = self.property_cache_dir or cache_root()
+            where = f"MoleculeDataModule ({self.dataset_name})"
+            self._set_values(computed_values(smiles, self.properties, cache, graph_rows.tolist(), where),
+                             computed_values(smiles, self.properties, cache, test_rows, where))
 
     def _setup_file(self) -> None:
         files = [Path(f) for f in (self.path, self.file_options["test_file"]) if f is not None]
@@ -238,6 +302,37 @@ class MoleculeDataModule(pl.LightningDataModule):
         self.train_graphs = graphs
         self._train_smiles = data.train_smiles
         self._test_smiles = data.test_smiles[: self.max_test_molecules] if self.max_test_molecules else data.test_smiles
+        if self.condition_names:
+            cache, where = self.property_cache_dir or cache_root(), f"MoleculeDataModule ({self.path})"
+            train_rows, test_rows = range(len(graphs)), range(len(self._test_smiles))
+            self._set_values(
+                torch.cat([computed_values(data.train_smiles, self.properties, cache, train_rows, where),
+                           data.train_values[: len(graphs)]], dim=1),
+                torch.cat([computed_values(data.test_smiles, self.properties, cache, test_rows, where),
+                           data.test_values[: len(self._test_smiles)]], dim=1),
+            )
+
+    def _set_values(self, train: torch.Tensor, test: torch.Tensor) -> None:
+        """Keep the raw property values of both splits and fit the scaling on the training graphs."""
+        self._train_values, self._test_values = train, test
+        self.property_scaling = PropertyScaling.fit(self.condition_names, train)
+
+    @property
+    def train_properties(self) -> torch.Tensor:
+        """``[M, P]`` float64: the properties of the training graphs, in their own units."""
+        self._require_conditions("train_properties")
+        return self._train_values
+
+    @property
+    def test_properties(self) -> torch.Tensor:
+        """``[len(test_smiles), P]`` float64: the properties of the test molecules, in their own units."""
+        self._require_conditions("test_properties")
+        return self._test_values
+
+    def _require_conditions(self, what: str) -> None:
+        if not self.condition_names:
+            raise RuntimeError(f"MoleculeDataModule: {what} needs properties or property_columns; none were given")
+        self._require_setup(what)
 
     def data_summary(self) -> dict[str, Any]:
         """What the data module holds, for a report: source, vocabulary, split sizes and, for a file,
@@ -284,7 +379,8 @@ class MoleculeDataModule(pl.LightningDataModule):
         return AtomPrior.fit(atoms, len(self.vocabulary))
 
     def check_model(self, energy: Any) -> None:
-        """Fail early, naming the config key, if ``energy`` expects another number of atom types."""
+        """Fail early, naming the config key, if ``energy`` expects another number of atom types, or
+        a condition the data do not give (or none where they give one, or another width)."""
         declared = getattr(energy, "num_node_types", None)
         if isinstance(declared, int) and declared != len(self.vocabulary):
             raise ValueError(
@@ -292,23 +388,43 @@ class MoleculeDataModule(pl.LightningDataModule):
                 f"{list(self.vocabulary.labels)} but the energy has {declared}; set "
                 f"model.energy.init_args.num_node_types: {len(self.vocabulary)}"
             )
+        wanted = getattr(energy, "condition_dim", None)
+        given = self.condition_dim
+        if wanted is not None and given is None:
+            raise ValueError(
+                f"MoleculeDataModule: the energy is conditional (condition_dim={wanted}) but the data give no "
+                f"condition; set data.init_args.properties (e.g. ['qed']) or property_columns"
+            )
+        if given is not None and wanted != given:
+            raise ValueError(
+                f"MoleculeDataModule: the data give {given} condition column(s) {self.condition_names} but the "
+                f"energy has condition_dim={wanted}; set model.energy.init_args.condition_dim: {given}"
+            )
 
     def train_dataloader(self) -> DataLoader:
         self._require_setup("train_dataloader()")
         trainer = getattr(self, "trainer", None)
         if trainer is not None and getattr(trainer, "lightning_module", None) is not None:
             self.check_model(getattr(trainer.lightning_module, "energy", None))
+        conditioned = bool(self.condition_names)
         return DataLoader(
-            self.train_graphs,
+            ConditionedGraphs(self.train_graphs, self.training_conditions()) if conditioned else self.train_graphs,
             batch_size=self.batch_size,
             sampler=EpochShuffleSampler(len(self.train_graphs), seed=self.seed),
-            collate_fn=collate_dense_graphs,
+            collate_fn=collate_conditioned_graphs if conditioned else collate_dense_graphs,
             num_workers=self.num_workers,
             drop_last=len(self.train_graphs) >= self.batch_size,
         )
 
+    def training_conditions(self) -> torch.Tensor:
+        """``[M, P]`` float32: the normalised properties of the training graphs (the conditions ``c``)."""
+        return self.property_scaling.normalise(self.train_properties)
+
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        """Move a :class:`DenseMolGraph` batch with its own ``to``; anything else the default way."""
+        """Move a :class:`DenseMolGraph` batch, or a ``(graphs, c)`` pair, with its own ``to``;
+        anything else the default way."""
         if isinstance(batch, DenseMolGraph):
             return batch.to(device)
+        if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], DenseMolGraph):
+            return batch[0].to(device), batch[1].to(device)
         return super().transfer_batch_to_device(batch, device, dataloader_idx)

@@ -3,7 +3,8 @@
 Formats, chosen by the file name (a trailing ``.gz`` is read gzipped):
 
 * ``.csv``: a header line naming the columns; the SMILES are in the column ``smiles_column``
-  (and an optional ``name_column``). Line ``k`` of the file is row ``k - 2``.
+  (and an optional ``name_column``, and numeric ``property_columns`` such as measured
+  activities, read as floats). Line ``k`` of the file is row ``k - 2``.
 * ``.smi`` / ``.txt``: one molecule per line, the SMILES first and, after white space, an
   optional name. Blank lines and lines starting with ``#`` are skipped; a first line whose
   first field is ``smiles_column`` (case ignored) is a header and skipped too.
@@ -38,11 +39,13 @@ _LINE_SUFFIXES = (".smi", ".txt")
 
 @dataclass(frozen=True)
 class SmilesRow:
-    """One molecule of a file: its SMILES, its 1-based ``line`` in the file and an optional ``name``."""
+    """One molecule of a file: its SMILES, its 1-based ``line`` in the file, an optional ``name``
+    and the values of the requested property columns, in their order."""
 
     smiles: str
     line: int
     name: Optional[str] = None
+    values: Tuple[float, ...] = ()
 
 
 class SmilesFileError(ValueError):
@@ -70,18 +73,32 @@ def _open_text(path: Path, gzipped: bool) -> io.TextIOBase:
     return gzip.open(path, "rt", newline="") if gzipped else open(path, "rt", newline="")
 
 
-def _read_csv(handle: io.TextIOBase, path: Path, smiles_column: str, name_column: Optional[str]) -> List[SmilesRow]:
+def _number(text: str, path: Path, line: int, column: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SmilesFileError(f"{path}, line {line}: property column {column!r} holds {text!r}, not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SmilesFileError(f"{path}, line {line}: property column {column!r} holds {text!r}, not a finite number")
+    return value
+
+
+def _read_csv(
+    handle: io.TextIOBase, path: Path, smiles_column: str, name_column: Optional[str], property_columns: Sequence[str]
+) -> List[SmilesRow]:
     reader = csv.reader(handle)
     try:
         header = [column.strip() for column in next(reader)]
     except StopIteration:
         raise SmilesFileError(f"{path}: the file is empty (a .csv needs a header line)") from None
     columns = {column: i for i, column in enumerate(header)}
-    for role, column in (("smiles_column", smiles_column), ("name_column", name_column)):
+    roles = [("smiles_column", smiles_column), ("name_column", name_column)]
+    for role, column in roles + [("property column", column) for column in property_columns]:
         if column is not None and column not in columns:
             raise SmilesFileError(f"{path}: {role} {column!r} is not a column of the header line; columns: {header}")
     smiles_at = columns[smiles_column]
     name_at = None if name_column is None else columns[name_column]
+    value_at = [(columns[column], column) for column in property_columns]
     rows: List[SmilesRow] = []
     line = 1
     for fields in reader:
@@ -91,7 +108,8 @@ def _read_csv(handle: io.TextIOBase, path: Path, smiles_column: str, name_column
         if len(fields) != len(header):
             raise SmilesFileError(f"{path}, line {line}: {len(fields)} fields, the header line has {len(header)}")
         name = None if name_at is None else fields[name_at].strip()
-        rows.append(SmilesRow(fields[smiles_at].strip(), line, name))
+        values = tuple(_number(fields[at].strip(), path, line, column) for at, column in value_at)
+        rows.append(SmilesRow(fields[smiles_at].strip(), line, name, values))
     return rows
 
 
@@ -107,7 +125,10 @@ def _read_lines(handle: io.TextIOBase, smiles_column: str) -> List[SmilesRow]:
     return rows
 
 
-def read_smiles_file(path: str | Path, smiles_column: str = "smiles", name_column: Optional[str] = None) -> List[SmilesRow]:
+def read_smiles_file(
+    path: str | Path, smiles_column: str = "smiles", name_column: Optional[str] = None,
+    property_columns: Optional[Sequence[str]] = None,
+) -> List[SmilesRow]:
     """The molecules of a ``.csv`` / ``.smi`` / ``.txt`` file (gzip accepted) in file order, with line numbers.
 
     Args:
@@ -116,14 +137,26 @@ def read_smiles_file(path: str | Path, smiles_column: str = "smiles", name_colum
             line starting with this word is taken as a header.
         name_column: an optional ``.csv`` column of molecule names (``.smi`` / ``.txt``: the
             text after the SMILES).
+        property_columns: ``.csv`` columns of numbers (a user's own properties); every row must
+            hold a finite number in each, else the error names the line and the column.
 
     Returns:
         one :class:`SmilesRow` per molecule; an empty SMILES field is kept (and reported when encoded).
     """
     path = Path(path)
     kind, gzipped = _format_of(path)
+    if isinstance(property_columns, str):
+        raise SmilesFileError(f"{path}: property_columns must be a list of column names, got the string {property_columns!r}")
+    property_columns = [] if property_columns is None else list(property_columns)
+    if len(set(property_columns)) != len(property_columns):
+        raise SmilesFileError(f"{path}: property_columns names a column more than once: {property_columns}")
+    if property_columns and kind != "csv":
+        raise SmilesFileError(f"{path}: property_columns {property_columns} need a .csv file with a header line")
     with _open_text(path, gzipped) as handle:
-        rows = _read_csv(handle, path, smiles_column, name_column) if kind == "csv" else _read_lines(handle, smiles_column)
+        if kind == "csv":
+            rows = _read_csv(handle, path, smiles_column, name_column, property_columns)
+        else:
+            rows = _read_lines(handle, smiles_column)
     if not rows:
         raise SmilesFileError(f"{path}: the file holds no SMILES rows")
     return rows
