@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from structebm.energies.base import EnergyOutputError, check_energy_output, energy_and_gradient, has_analytic_score, score
 from structebm.finite import nonfinite_rows
+from structebm.samplers._compiled import Evaluation
 from structebm.samplers.base import ChainState, check_chain_finite, check_positive
 
 __all__ = [
@@ -109,15 +110,25 @@ def check_generator(generator: torch.Generator, x: Tensor, where: str) -> None:
         raise ValueError(f"{where}: the generator is on {generator.device} but the chain is on {x.device}")
 
 
-def energy_and_grad(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool) -> tuple[Tensor, Tensor]:
+def energy_and_grad(
+    energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool, evaluate: Optional[Evaluation] = None
+) -> tuple[Tensor, Tensor]:
     """Detached energy ``[B]`` and gradient ``∇ₓE`` of a batch, with one energy evaluation.
 
     ``analytic_score`` says whether the energy has its own ``score`` (decided once, when the
-    sampler is built); otherwise the gradient comes straight from autograd. Only the output shape is checked
+    sampler is built); otherwise the gradient comes straight from autograd. ``evaluate`` (a
+    :func:`~structebm.samplers._compiled.compiled_evaluation`) replaces both. Only the output shape is checked
     (a metadata test that needs no device sync); the chain's finiteness is checked by
     :func:`check_every_n_steps`.
+
+    Both come back in ``x``'s dtype: under autocast an energy computes in bfloat16 or float16,
+    and the chain's arithmetic (drift, noise, Metropolis–Hastings ratios) stays in the precision
+    of the chain itself; the values carry the energy's rounding (about :math:`2^{-8} |E|` in
+    bfloat16).
     """
-    if analytic_score:
+    if evaluate is not None:
+        values, grad = evaluate(x, c)
+    elif analytic_score:
         with torch.no_grad():  # keep the analytic score's graph out of the chain
             values, scores = score(energy, x, c)
         grad = torch.neg(scores)
@@ -127,12 +138,15 @@ def energy_and_grad(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: st
         check_energy_output(values, x.shape[0], where)
     if grad.shape != x.shape:
         raise EnergyOutputError(f"{where}: the energy gradient has shape {tuple(grad.shape)}, expected {tuple(x.shape)}")
-    return values.detach(), grad  # autograd.grad without create_graph returns a tensor outside any graph
+    # autograd.grad without create_graph returns a tensor outside any graph; .to is a no-op in the chain's dtype
+    return values.detach().to(x.dtype), grad.to(x.dtype)
 
 
-def initial_state(energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool) -> ChainState:
+def initial_state(
+    energy: nn.Module, x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool, evaluate: Optional[Evaluation] = None
+) -> ChainState:
     """Evaluate a validated starting point and check that its energy is finite."""
-    values, grad = energy_and_grad(energy, x, c, where, analytic_score)
+    values, grad = energy_and_grad(energy, x, c, where, analytic_score, evaluate)
     check_energy_output(values, x.shape[0], where)
     state = ChainState(x=x, c=c, energy=values, grad=grad, step=0)
     check_chain_finite(state, where)

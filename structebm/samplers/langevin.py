@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from structebm.energies.base import has_analytic_gradient
+from structebm.samplers._compiled import Evaluation, compiled_evaluation
 from structebm.samplers._diffusion import (
     check_sampler_arguments,
     check_generator,
@@ -57,7 +58,8 @@ _NAME = "langevin"
 
 
 def _energy_and_grad_in_x(
-    energy: nn.Module, parameters: Sequence[nn.Parameter], x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool, uses_autograd: bool
+    energy: nn.Module, parameters: Sequence[nn.Parameter], x: Tensor, c: Optional[Tensor], where: str, analytic_score: bool, uses_autograd: bool,
+    evaluate: Optional[Evaluation],
 ) -> tuple[Tensor, Tensor]:
     """:func:`~structebm.samplers._diffusion.energy_and_grad` with ``parameters`` frozen while autograd runs.
 
@@ -66,12 +68,12 @@ def _energy_and_grad_in_x(
     analytic score or gradient is evaluated without autograd and needs no freezing.
     """
     if not uses_autograd:
-        return energy_and_grad(energy, x, c, where, analytic_score)
+        return energy_and_grad(energy, x, c, where, analytic_score, evaluate)
     thawed = [p for p in parameters if p.requires_grad]
     for p in thawed:
         p.requires_grad_(False)
     try:
-        return energy_and_grad(energy, x, c, where, analytic_score)
+        return energy_and_grad(energy, x, c, where, analytic_score, evaluate)
     finally:
         for p in thawed:
             p.requires_grad_(True)
@@ -86,6 +88,7 @@ def langevin(
     step_size_schedule: Optional[Callable[[int], float]] = None,
     *,
     check_every: int = 10,
+    compile_energy: bool = False,
 ) -> SamplingAlgorithm[ChainState]:
     """Build the unadjusted Langevin sampler for ``energy``.
 
@@ -102,6 +105,13 @@ def langevin(
         check_every: the chain is checked for NaN / infinity every this many transitions
             (and at ``init``); each check is one device sync. A divergence raises
             :class:`~structebm.samplers.base.ChainDivergedError` naming the step it was caught at.
+        compile_energy: evaluate the energy and its gradient through :func:`torch.compile`
+            (:mod:`structebm.samplers._compiled`; compiled on the first step). Off by default: it
+            pays off only where a step is many small kernels, such as small MLPs on a GPU.
+
+    Under autocast (e.g. Lightning's ``precision="bf16-mixed"``) the energy and its gradient are
+    computed in the lower precision and handed back in the chain's dtype; the noise and the
+    update stay in that dtype (float32 for a float32 chain).
 
     Returns:
         ``SamplingAlgorithm(init, step)`` with ``init(x, c=None) -> ChainState`` and
@@ -120,6 +130,7 @@ def langevin(
     noise = NoiseScratch()
     parameters = tuple(energy.parameters())  # frozen during each evaluation; a stale list only costs speed
     uses_autograd = not (analytic_score or has_analytic_gradient(energy))
+    evaluate = compiled_evaluation(energy, analytic_score) if compile_energy else None
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
@@ -134,7 +145,7 @@ def langevin(
             check_generator(generator, state.x, where)
             checked_generator = generator
         if state.grad is None:
-            values, grad_x = _energy_and_grad_in_x(energy, parameters, state.x, state.c, where, analytic_score, uses_autograd)
+            values, grad_x = _energy_and_grad_in_x(energy, parameters, state.x, state.c, where, analytic_score, uses_autograd, evaluate)
         else:  # a state another sampler already evaluated (e.g. handed over from MALA)
             values, grad_x = state.energy, state.grad
         if state.step == 0 or state.step % check_every == 0:

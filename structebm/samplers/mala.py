@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
+from structebm.samplers._compiled import compiled_evaluation
 from structebm.samplers._diffusion import (
     check_sampler_arguments,
     check_every_n_steps,
@@ -56,6 +57,7 @@ def mala(
     grad_clip: Optional[float] = None,
     *,
     check_every: int = 10,
+    compile_energy: bool = False,
 ) -> SamplingAlgorithm[ChainState]:
     """Build the Metropolis-adjusted Langevin sampler for ``energy``.
 
@@ -73,6 +75,14 @@ def mala(
             changes), and far-out starts cannot jump to infinity.
         check_every: the chain is checked for NaN / infinity every this many transitions
             (and at ``init``); each check is one device sync.
+        compile_energy: evaluate the energy and its gradient through :func:`torch.compile`
+            (:mod:`structebm.samplers._compiled`), as for :func:`~structebm.samplers.langevin.langevin`.
+
+    Under autocast the energy and its gradient are computed in the lower precision and handed
+    back in the chain's dtype, so the proposal, its densities and the acceptance test are computed
+    in that dtype (float32 for a float32 chain). The energies entering the test carry the
+    autocast rounding (about :math:`2^{-8} |E|` in bfloat16); for energies of large magnitude run
+    the chain outside autocast.
 
     Returns:
         ``SamplingAlgorithm(init, step)``; ``StepInfo`` carries the energy and gradient norm
@@ -85,20 +95,21 @@ def mala(
     """
     step_size, bounds, analytic_score = check_sampler_arguments(energy, step_size, bounds, step_size_schedule, check_every, _NAME)
     grad_clip = None if grad_clip is None else check_positive(grad_clip, "grad_clip", _NAME)
+    evaluate = compiled_evaluation(energy, analytic_score) if compile_energy else None
 
     def drift(grad: Tensor) -> Tensor:
         return grad if grad_clip is None else clip_per_sample_norm(grad, grad_clip)
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         x = check_start(x, c, f"{_NAME}.init", bounds)
-        return initial_state(energy, x, c, f"{_NAME}.init", analytic_score)
+        return initial_state(energy, x, c, f"{_NAME}.init", analytic_score, evaluate)
 
     def step(state: ChainState, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
         where = f"{_NAME}.step {state.step}"
         check_generator(generator, state.x, where)
         eps = step_size_at(step_size_schedule, step_size, state.step, where)
         proposal, noise = langevin_proposal(state.x, drift(state.grad), eps, math.sqrt(2.0 * eps), generator)
-        energy_prop, grad_prop = energy_and_grad(energy, proposal, state.c, where, analytic_score)
+        energy_prop, grad_prop = energy_and_grad(energy, proposal, state.c, where, analytic_score, evaluate)
         # log q(x'|x) = -|x' - x + eps grad(x)|^2 / (4 eps) = -|noise|^2 / 2 (up to rounding),
         # since x' - x + eps grad(x) = sqrt(2 eps) noise.
         log_forward = noise.square().reshape(noise.shape[0], -1).sum(dim=1).mul_(-0.5)
