@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import torch
 
-__all__ = ["time_candidates_ms", "paired_ratios", "environment", "write_report", "markdown_table"]
+__all__ = ["time_candidates_ms", "synchronized", "paired_ratios", "environment", "write_report", "markdown_table"]
 
 
 def time_candidates_ms(
@@ -55,6 +55,28 @@ def time_candidates_ms(
                 timed_seconds += elapsed
         round_index += 1
     return samples
+
+
+def synchronized(candidates: Mapping[str, Callable[[], Any]], device: str | torch.device) -> dict[str, Callable[[], Any]]:
+    """The candidates, each followed by a wait for the work it queued on ``device``.
+
+    CUDA runs kernels asynchronously, so a timer around a bare call measures only the launches;
+    on a CUDA device every wrapped call ends with :func:`torch.cuda.synchronize`. Other devices
+    get the candidates unchanged.
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return dict(candidates)
+
+    def waiting(candidate: Callable[[], Any]) -> Callable[[], Any]:
+        def call() -> Any:
+            result = candidate()
+            torch.cuda.synchronize(device)
+            return result
+
+        return call
+
+    return {name: waiting(candidate) for name, candidate in candidates.items()}
 
 
 def paired_ratios(samples: Mapping[str, Sequence[float]], numerator: str) -> dict[str, float]:

@@ -15,7 +15,9 @@ implementation), batch ``B`` chains:
 Every timed call is repeated after warm-up rounds, the implementations take turns within
 every round (so a burst of load from other processes hits all of them alike), and the
 median time is reported. Ratios are paired: the median over rounds of structebm's time
-divided by the peer's time in the same round, so that drifts of the machine's speed cancel. ``--compile`` adds structebm with a ``torch.compile``-d energy.
+divided by the peer's time in the same round, so that drifts of the machine's speed cancel. ``--compile`` adds structebm
+with ``compile_energy=True`` (the energy's evaluation through ``torch.compile``); ``--device cuda`` runs everything
+on the GPU (each timed call then waits for the device).
 
 Usage::
 
@@ -39,7 +41,7 @@ from torch import Tensor, nn
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import paired_ratios, time_candidates_ms, write_report
+from benchmarks._common import paired_ratios, synchronized, time_candidates_ms, write_report
 from benchmarks.peers.ebmkit_peer import EbmkitPCD, ebmkit_chain, ebmkit_sampler
 from benchmarks.peers.handwritten import HandwrittenPCD, PlainEnergy, langevin_chain
 from benchmarks.peers.torchebm_peer import TorchEBMEnergy, TorchEBMPCD, torchebm_chain, torchebm_sampler
@@ -82,7 +84,9 @@ class BenchmarkConfig:
 
     ``noise_scale`` defaults to :math:`\\sqrt{2\\epsilon}` (the correctly scaled ULA).
     ``pcd_chain_steps`` is ``K``: 20 is a typical short-run PCD length (Du & Mordatch use
-    20–60) and long enough that the chain, not the buffer or optimiser, dominates.
+    20–60) and long enough that the chain, not the buffer or optimiser, dominates. ``device``
+    holds every implementation's energy, chains, buffer and generators (ebmkit keeps its buffer
+    on the CPU by design).
     """
 
     energies: tuple[EnergySpec, ...] = (
@@ -104,12 +108,13 @@ class BenchmarkConfig:
     seed: int = 0
     compile: bool = False
     cases: tuple[str, ...] = field(default=("langevin", "pcd_step"))
+    device: str = "cpu"
 
 
-def build_energies(spec: EnergySpec, seed: int) -> tuple[MLPEnergy, PlainEnergy]:
-    """structebm's ``MLPEnergy`` and a plain copy of its network with the same weights."""
+def build_energies(spec: EnergySpec, seed: int, device: str = "cpu") -> tuple[MLPEnergy, PlainEnergy]:
+    """structebm's ``MLPEnergy`` and a plain copy of its network with the same weights, on ``device``."""
     torch.manual_seed(seed)
-    energy = MLPEnergy(spec.in_dim, spec.hidden, activation="silu")
+    energy = MLPEnergy(spec.in_dim, spec.hidden, activation="silu").to(device)
     return energy, PlainEnergy(copy.deepcopy(energy.net))
 
 
@@ -119,15 +124,16 @@ def langevin_runners(spec: EnergySpec, config: BenchmarkConfig, start: Tensor) -
     Every call reseeds its generator, so repeats do identical work and structebm and the
     hand-written loop (and, up to rounding, the peers) return the same samples.
     """
-    energy, plain = build_energies(spec, config.seed)
+    energy, plain = build_energies(spec, config.seed, config.device)
     eps, sigma, steps, seed = config.step_size, config.noise_scale, config.langevin_steps, config.seed + 1
+    device = config.device
 
-    def structebm_with(module: nn.Module) -> Runner:
-        algorithm = langevin(module, eps, sigma)
-        return lambda: run_chain(algorithm, start, steps, torch.Generator().manual_seed(seed))[0]
+    def structebm_with(compile_energy: bool) -> Runner:
+        algorithm = langevin(energy, eps, sigma, compile_energy=compile_energy)
+        return lambda: run_chain(algorithm, start, steps, torch.Generator(device).manual_seed(seed))[0]
 
     torchebm_model = TorchEBMEnergy(copy.deepcopy(plain))
-    torchebm = torchebm_sampler(torchebm_model, eps, sigma)
+    torchebm = torchebm_sampler(torchebm_model, eps, sigma, device)
     ebmkit = ebmkit_sampler(eps, sigma, steps)
     ebmkit_energy = copy.deepcopy(plain)
 
@@ -136,24 +142,24 @@ def langevin_runners(spec: EnergySpec, config: BenchmarkConfig, start: Tensor) -
         return ebmkit_chain(ebmkit, ebmkit_energy, start)
 
     runners: dict[str, Runner] = {
-        "structebm": structebm_with(energy),
-        "handwritten": lambda: langevin_chain(plain, start, eps, sigma, steps, torch.Generator().manual_seed(seed)),
-        "torchebm": lambda: torchebm_chain(torchebm, start, steps, torch.Generator().manual_seed(seed)),
+        "structebm": structebm_with(False),
+        "handwritten": lambda: langevin_chain(plain, start, eps, sigma, steps, torch.Generator(device).manual_seed(seed)),
+        "torchebm": lambda: torchebm_chain(torchebm, start, steps, torch.Generator(device).manual_seed(seed)),
         "ebmkit": ebmkit_run,
     }
     if config.compile:
-        runners["structebm_compiled"] = structebm_with(torch.compile(copy.deepcopy(energy)))
+        runners["structebm_compiled"] = structebm_with(True)
     return runners
 
 
-def _structebm_pcd(energy: nn.Module, parameters: nn.Module, spec: EnergySpec, config: BenchmarkConfig, data: Tensor) -> Runner:
+def _structebm_pcd(energy: nn.Module, spec: EnergySpec, config: BenchmarkConfig, data: Tensor, compile_energy: bool = False) -> Runner:
     source = ReplayBuffer(ContinuousSpace((spec.in_dim,)), config.buffer_capacity, config.reinit_prob)
     objective = ContrastiveDivergence(
         langevin, source, config.pcd_chain_steps, generator_seed=config.seed + 2,
-        sampler_options={"step_size": config.step_size, "noise_scale": config.noise_scale},
-    )
+        sampler_options={"step_size": config.step_size, "noise_scale": config.noise_scale, "compile_energy": compile_energy},
+    ).to(config.device)
     objective.bind(energy)
-    optimizer = torch.optim.Adam(parameters.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(energy.parameters(), lr=config.learning_rate)
 
     def step() -> Tensor:
         out = objective(energy, data)
@@ -171,17 +177,17 @@ def pcd_runners(spec: EnergySpec, config: BenchmarkConfig, data: Tensor) -> dict
     Each implementation trains its own copy of the same initial network with its own
     Adam optimiser and replay buffer; a closure returns the detached loss.
     """
-    energy, plain = build_energies(spec, config.seed)
+    energy, plain = build_energies(spec, config.seed, config.device)
     common = dict(step_size=config.step_size, noise_scale=config.noise_scale, num_steps=config.pcd_chain_steps)
     hand_net = copy.deepcopy(plain)
     handwritten = HandwrittenPCD(
         hand_net, torch.optim.Adam(hand_net.parameters(), lr=config.learning_rate), (spec.in_dim,),
-        config.buffer_capacity, config.reinit_prob, generator=torch.Generator().manual_seed(config.seed + 2), **common,
+        config.buffer_capacity, config.reinit_prob, generator=torch.Generator(config.device).manual_seed(config.seed + 2), **common,
     )
     torchebm_model = TorchEBMEnergy(copy.deepcopy(plain))
     torchebm = TorchEBMPCD(
         torchebm_model, torch.optim.Adam(torchebm_model.parameters(), lr=config.learning_rate),
-        config.buffer_capacity, config.reinit_prob, generator=torch.Generator().manual_seed(config.seed + 2), **common,
+        config.buffer_capacity, config.reinit_prob, generator=torch.Generator(config.device).manual_seed(config.seed + 2), **common,
     )
     ebmkit_net = copy.deepcopy(plain)
     torch.manual_seed(config.seed + 2)
@@ -190,19 +196,18 @@ def pcd_runners(spec: EnergySpec, config: BenchmarkConfig, data: Tensor) -> dict
         config.buffer_capacity, config.reinit_prob, **common,
     )
     runners: dict[str, Runner] = {
-        "structebm": _structebm_pcd(energy, energy, spec, config, data),
+        "structebm": _structebm_pcd(energy, spec, config, data),
         "handwritten": lambda: handwritten.step(data),
         "torchebm": lambda: torchebm.step(data),
         "ebmkit": lambda: ebmkit.step(data),
     }
     if config.compile:
-        compiled_base = copy.deepcopy(energy)
-        runners["structebm_compiled"] = _structebm_pcd(torch.compile(compiled_base), compiled_base, spec, config, data)
+        runners["structebm_compiled"] = _structebm_pcd(copy.deepcopy(energy), spec, config, data, compile_energy=True)
     return runners
 
 
 NOTES = """\
-- Same for everyone: SiLU MLP energies with identical initial weights, float32, CPU, batch {batch_size},
+- Same for everyone: SiLU MLP energies with identical initial weights, float32, device {device}, batch {batch_size},
   ULA with step size {step_size:g} and noise std {noise_scale:.4g}; {langevin_steps}-step chains for
   `langevin`; K = {pcd_chain_steps} chain steps, replay buffer of {buffer_capacity} states, Adam
   (lr {learning_rate:g}), loss mean E(data) - mean E(negatives) without regularisers for `pcd_step`.
@@ -217,8 +222,7 @@ NOTES = """\
   place with a reused noise tensor, as in the hand-written loop. `MLPEnergy` computes its input
   gradient itself by the chain rule (`energy_and_grad`: one forward pass, then the activations'
   backward kernels and one matrix product per layer, no autograd graph); the others take it with
-  `torch.autograd.grad`. The chains agree to rounding (tests/energies/test_mlp.py). A
-  `torch.compile`-d energy has no `energy_and_grad` and goes through autograd.
+  `torch.autograd.grad`. The chains agree to rounding (tests/energies/test_mlp.py).
 - torchebm: `LangevinDynamics` is an Euler-Maruyama step with diffusion s^2, so its `noise_scale` is set
   to sigma / sqrt(2 epsilon) to give the same noise std. Its PCD buffer starts at N(0, 0.01^2) instead of
   N(0, 1), is read with stratified slots and written FIFO, and instead of restarting chains from noise
@@ -239,7 +243,8 @@ NOTES = """\
   implementation runs once, in an order rotating from round to round; median times reported.
   Ratios are paired: median over rounds of (structebm time / peer time in the same round).
   `langevin` ms = chain time / {langevin_steps}. `structebm_compiled` (with `--compile`) is structebm with
-  `torch.compile(energy)` (inductor), compilation done in the warm-up.
+  `compile_energy=True` (`MLPEnergy.energy_and_grad` through `torch.compile`, inductor), compilation done in
+  the warm-up. On a CUDA device every timed call ends with `torch.cuda.synchronize()`.
 """
 
 
@@ -282,16 +287,17 @@ def run_benchmark(config: BenchmarkConfig) -> list[dict[str, object]]:
     try:
         for spec in config.energies:
             inputs = torch.Generator().manual_seed(config.seed + 3)
-            start = torch.randn((config.batch_size, spec.in_dim), generator=inputs)
-            data = 0.5 * torch.randn((config.batch_size, spec.in_dim), generator=inputs)
+            start = torch.randn((config.batch_size, spec.in_dim), generator=inputs).to(config.device)
+            data = 0.5 * torch.randn((config.batch_size, spec.in_dim), generator=inputs).to(config.device)
             if "langevin" in config.cases:
-                runners = langevin_runners(spec, config, start)
+                runners = synchronized(langevin_runners(spec, config, start), config.device)
                 samples = time_candidates_ms(runners, config.repeats, config.warmup, config.min_seconds)
                 row = _summarise("langevin", spec, samples, config.langevin_steps)
                 row.update(_samples_agree({name: run() for name, run in runners.items()}))
                 rows.append(row)
             if "pcd_step" in config.cases:
-                samples = time_candidates_ms(pcd_runners(spec, config, data), config.repeats, config.warmup, config.min_seconds)
+                runners = synchronized(pcd_runners(spec, config, data), config.device)
+                samples = time_candidates_ms(runners, config.repeats, config.warmup, config.min_seconds)
                 rows.append(_summarise("pcd_step", spec, samples, 1))
     finally:
         torch.set_num_threads(previous_threads)
@@ -338,13 +344,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=BenchmarkConfig.threads)
     parser.add_argument("--cases", nargs="+", default=list(BenchmarkConfig.cases), choices=["langevin", "pcd_step"])
+    parser.add_argument("--device", default=BenchmarkConfig.device, help="cpu or cuda (every implementation on it)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0 or args.threads < 1:
         parser.error("--repeats and --threads must be >= 1 and --warmup >= 0")
     if args.out.suffix != ".json":
         parser.error(f"--out must end in .json, got {args.out}")
     config = BenchmarkConfig(
-        repeats=args.repeats, warmup=args.warmup, min_seconds=args.min_seconds, threads=args.threads, compile=args.compile, cases=tuple(args.cases)
+        repeats=args.repeats, warmup=args.warmup, min_seconds=args.min_seconds, threads=args.threads, compile=args.compile, cases=tuple(args.cases),
+        device=args.device,
     )
     rows = run_benchmark(config)
     _, markdown = write_benchmark_report(rows, config, args.out)

@@ -86,7 +86,8 @@ class HandwrittenPCD:
         step_size: Langevin step size ``epsilon``.
         noise_scale: Langevin noise scale ``sigma``.
         num_steps: Langevin transitions per training step ``K``.
-        generator: source of every random number (buffer slots, restarts, chain noise).
+        generator: source of every random number (buffer slots, restarts, chain noise); the buffer
+            lives on its device.
 
     Shapes:
         - buffer: ``[capacity, *event]``, initialised from ``N(0, I)``.
@@ -112,15 +113,16 @@ class HandwrittenPCD:
         self.noise_scale = float(noise_scale)
         self.num_steps = int(num_steps)
         self.generator = generator
-        self.buffer = torch.randn((int(capacity), *event_shape), generator=generator)
+        self.buffer = torch.randn((int(capacity), *event_shape), generator=generator, device=generator.device)
 
     def step(self, x_data: Tensor) -> Tensor:
         """Draw starts, run ``K`` Langevin steps, take one optimiser step, refill the buffer."""
         batch_size = x_data.shape[0]
-        slots = torch.randint(0, self.buffer.shape[0], (batch_size,), generator=self.generator)
-        restart = torch.rand(batch_size, generator=self.generator) < self.reinit_prob
+        device = self.buffer.device
+        slots = torch.randint(0, self.buffer.shape[0], (batch_size,), generator=self.generator, device=device)
+        restart = torch.rand(batch_size, generator=self.generator, device=device) < self.reinit_prob
         x0 = self.buffer[slots]
-        x0[restart] = torch.randn((int(restart.sum()), *x0.shape[1:]), generator=self.generator)
+        x0[restart] = torch.randn((int(restart.sum()), *x0.shape[1:]), generator=self.generator, device=device)
         x_negative = langevin_chain(
             self.energy, x0, self.step_size, self.noise_scale, self.num_steps, self.generator
         )

@@ -40,10 +40,10 @@ class TorchEBMEnergy(BaseModel):
         return self.network(x)
 
 
-def torchebm_sampler(model: TorchEBMEnergy, step_size: float, noise_scale: float) -> LangevinDynamics:
-    """torchebm's Langevin sampler with gradient step ``step_size`` and noise std ``noise_scale``."""
+def torchebm_sampler(model: TorchEBMEnergy, step_size: float, noise_scale: float, device: str = "cpu") -> LangevinDynamics:
+    """torchebm's Langevin sampler on ``device`` with gradient step ``step_size`` and noise std ``noise_scale``."""
     diffusion_scale = noise_scale / math.sqrt(2.0 * step_size)
-    return LangevinDynamics(model, step_size=step_size, noise_scale=diffusion_scale, device="cpu")
+    return LangevinDynamics(model, step_size=step_size, noise_scale=diffusion_scale, device=device)
 
 
 def torchebm_chain(sampler: LangevinDynamics, x0: Tensor, num_steps: int, generator: torch.Generator) -> Tensor:
@@ -66,7 +66,7 @@ class TorchEBMPCD:
         step_size: Langevin step size.
         noise_scale: Langevin noise standard deviation.
         num_steps: Langevin transitions per training step ``K``.
-        generator: source of every random number of the loss and its sampler.
+        generator: source of every random number of the loss and its sampler; the loss runs on its device.
 
     Shapes:
         - ``step(x_data)`` takes ``[B, *event]`` and returns the detached scalar loss.
@@ -87,14 +87,14 @@ class TorchEBMPCD:
         self.generator = generator
         self.loss = ContrastiveDivergence(
             model=model,
-            sampler=torchebm_sampler(model, step_size, noise_scale),
+            sampler=torchebm_sampler(model, step_size, noise_scale, str(generator.device)),
             k_steps=num_steps,
             persistent=True,
             buffer_size=capacity,
             init_steps=0,
             new_sample_ratio=new_sample_ratio,
             energy_reg_weight=0.0,
-            device=torch.device("cpu"),
+            device=generator.device,
         )
 
     def step(self, x_data: Tensor) -> Tensor:
