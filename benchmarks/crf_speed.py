@@ -48,15 +48,17 @@ PEERS = ("pytorch_crf", "torch_struct")
 OPERATIONS = ("nll_fwd_bwd", "viterbi", "sample", "topk")
 
 
-def make_potentials(batch: int, length: int, num_tags: int, seed: int) -> dict[str, torch.Tensor]:
+def make_potentials(batch: int, length: int, num_tags: int, seed: int, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """Random potentials and gold tags, drawn on the CPU (the same numbers on every device), then moved to ``device``."""
     generator = torch.Generator().manual_seed(seed)
-    return {
+    potentials = {
         "emissions": 2.0 * torch.randn(batch, length, num_tags, generator=generator),
         "transitions": torch.randn(num_tags, num_tags, generator=generator),
         "start": torch.randn(num_tags, generator=generator),
         "end": torch.randn(num_tags, generator=generator),
         "tags": torch.randint(0, num_tags, (batch, length), generator=generator),
     }
+    return {name: tensor.to(device) for name, tensor in potentials.items()}
 
 
 def torch_struct_potentials(emissions, transitions, start, end) -> torch.Tensor:
@@ -78,14 +80,16 @@ def leaves(potentials: dict[str, torch.Tensor]) -> list[torch.Tensor]:
 def build_candidates(
     potentials: dict[str, torch.Tensor], draws: int, k: int, struct_extras: bool
 ) -> tuple[dict[str, dict[str, Callable]], dict[str, Any]]:
-    """Candidates per operation (name → zero-argument callable) and the log-partition agreement."""
+    """Candidates per operation (name → zero-argument callable) and the log-partition agreement,
+    on the device of the potentials."""
     import torch_struct
     import torchcrf
 
     tags = potentials["tags"]
     batch, length, num_tags = potentials["emissions"].shape
+    device = potentials["emissions"].device
     ours = leaves(potentials)
-    crf = torchcrf.CRF(num_tags, batch_first=True)
+    crf = torchcrf.CRF(num_tags, batch_first=True).to(device)
     with torch.no_grad():
         crf.transitions.copy_(potentials["transitions"])
         crf.start_transitions.copy_(potentials["start"])
@@ -131,14 +135,14 @@ def build_candidates(
     with torch.no_grad():
         ours_log_z = linear_chain.log_partition(*plain)
         reference = linear_chain.log_partition(*[p.double() for p in plain])
-        mask = torch.ones(length, batch, dtype=torch.bool)
+        mask = torch.ones(length, batch, dtype=torch.bool, device=device)
         crf_log_z = crf._compute_normalizer(potentials["emissions"].transpose(0, 1), mask)
         struct_log_z = torch_struct.LinearChainCRF(torch_struct_potentials(*plain)).partition
-        crf_double = torchcrf.CRF(num_tags, batch_first=True).double()
+        crf_double = torchcrf.CRF(num_tags, batch_first=True).double().to(device)
         crf_double.load_state_dict({k: v.double() for k, v in crf.state_dict().items()})
         crf_reference = crf_double._compute_normalizer(potentials["emissions"].double().transpose(0, 1), mask)
         best_scores, best_paths = ours_viterbi()
-        crf_paths = torch.tensor(crf_viterbi())
+        crf_paths = torch.tensor(crf_viterbi(), device=device)
     accuracy = {
         "logZ_maxdiff_pytorch_crf": (ours_log_z - crf_log_z).abs().max().item(),
         "logZ_maxdiff_torch_struct": (ours_log_z - struct_log_z).abs().max().item(),
@@ -150,7 +154,7 @@ def build_candidates(
         "float64_logZ_vs_pytorch_crf_float64": (reference - crf_reference).abs().max().item(),
         "viterbi_paths_agree_pytorch_crf": bool((best_paths == crf_paths).all()),
     }
-    sampler = torch.Generator().manual_seed(0)
+    sampler = torch.Generator(device).manual_seed(0)
     operations = {
         "nll_fwd_bwd": {"structebm": ours_nll, "pytorch_crf": crf_nll, "torch_struct": struct_nll},
         "viterbi": {"structebm": ours_viterbi, "pytorch_crf": crf_viterbi, "torch_struct": struct_viterbi},
