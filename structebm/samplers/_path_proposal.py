@@ -21,6 +21,7 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.profiler import record_function
 
 from structebm.samplers._categorical import sample_categorical
 
@@ -66,7 +67,8 @@ def propose_and_accept(
     for _ in range(num_flips):
         log_probs, stuck = log_probs_of(grad, z)
         immovable = stuck if immovable is None else immovable  # later z_t can always move back
-        choice = sample_categorical(log_probs, generator)
+        with record_function("gwg.draw_change"):
+            choice = sample_categorical(log_probs, generator)
         log_q_forward = log_q_forward + log_probs.gather(1, choice[:, None]).squeeze(1)
         z, reverse = apply(z, choice)
         path.append((z, reverse))
@@ -77,8 +79,9 @@ def propose_and_accept(
         log_probs, _ = log_probs_of(proposal_grad, z_next)
         log_q_reverse = log_q_reverse + log_probs.gather(1, reverse[:, None]).squeeze(1)
 
-    log_ratio = inverse_temperature * (energy - proposal_energy) + log_q_reverse - log_q_forward
-    log_uniform = torch.rand(energy.shape[0], generator=generator, device=energy.device, dtype=energy.dtype).log()
-    accepted = (log_uniform < log_ratio) & ~immovable
-    acceptance_rate = torch.where(immovable, torch.zeros_like(log_ratio), log_ratio.clamp(max=0.0).exp())
+    with record_function("gwg.accept_reject"):
+        log_ratio = inverse_temperature * (energy - proposal_energy) + log_q_reverse - log_q_forward
+        log_uniform = torch.rand(energy.shape[0], generator=generator, device=energy.device, dtype=energy.dtype).log()
+        accepted = (log_uniform < log_ratio) & ~immovable
+        acceptance_rate = torch.where(immovable, torch.zeros_like(log_ratio), log_ratio.clamp(max=0.0).exp())
     return PathProposal(z, proposal_energy, proposal_grad, accepted, acceptance_rate)

@@ -28,6 +28,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from structebm.energies.base import require
 from structebm.energies.graph import HasGraphOneHotEnergy
@@ -56,13 +57,16 @@ class _SiteGradient:
     ) -> tuple[Tensor, Tensor]:
         """Energy ``[B]`` and its gradient in the one-hot value of every site ``[B, S]``."""
         with torch.enable_grad():
-            nodes_one_hot, edges_one_hot = (t.requires_grad_(True) for t in self.space.one_hot(x, dtype))
-            values = energy.graph_one_hot_energy(nodes_one_hot, edges_one_hot, c)
-            check_shape(values, x.batch_size, where)
-            node_grad, edge_grad = torch.autograd.grad(values.sum(), (nodes_one_hot, edges_one_hot))
-        rows, cols = self.space.upper_pairs(x.device)
-        pair_grad = edge_grad[:, rows, cols] + edge_grad[:, cols, rows]
-        grad = torch.cat([node_grad.flatten(1), pair_grad.flatten(1)], dim=1)
+            with record_function("gwg.energy_forward"):
+                nodes_one_hot, edges_one_hot = (t.requires_grad_(True) for t in self.space.one_hot(x, dtype))
+                values = energy.graph_one_hot_energy(nodes_one_hot, edges_one_hot, c)
+                check_shape(values, x.batch_size, where)
+            with record_function("gwg.energy_backward"):
+                node_grad, edge_grad = torch.autograd.grad(values.sum(), (nodes_one_hot, edges_one_hot))
+        with record_function("gwg.site_gradient"):
+            rows, cols = self.space.upper_pairs(x.device)
+            pair_grad = edge_grad[:, rows, cols] + edge_grad[:, cols, rows]
+            grad = torch.cat([node_grad.flatten(1), pair_grad.flatten(1)], dim=1)
         if not (torch.isfinite(values).all() and torch.isfinite(grad).all()):
             raise ChainDivergedError(f"{where}: the one-hot energy or its gradient is not finite; regularise the energy")
         return values.detach(), grad.detach()
@@ -79,6 +83,7 @@ class _SiteGradient:
         edges = self.space.legal_edge_values(x, self.constrained).flatten(1)
         return torch.cat([nodes, edges], dim=1)
 
+    @record_function("gwg.proposal")
     def proposal_log_probs(self, grad: Tensor, z: DenseGraph) -> tuple[Tensor, Tensor]:
         """Log-probabilities ``[B, S]`` of every legal change of ``z`` and the chains with none ``[B]``."""
         space = self.space
@@ -97,6 +102,7 @@ class _SiteGradient:
         logits = logits.masked_fill(immovable[:, None], 0.0)  # dummy proposal; such chains always reject
         return torch.log_softmax(logits, dim=1), immovable
 
+    @record_function("gwg.apply_change")
     def apply(self, z: DenseGraph, choice: Tensor) -> tuple[DenseGraph, Tensor]:
         """Graphs with the flat change ``choice [B]`` applied, and the flat index of the reverse change."""
         node_values, edge_values = self.space.num_node_values, self.space.num_edge_values
@@ -164,14 +170,16 @@ def graph_gibbs_with_gradients(
             x, state.energy, state.grad, num_flips, layout.inverse_temperature, layout.proposal_log_probs,
             layout.apply, lambda z: layout.of(energy, z, c, dtype, where), generator,
         )
-        new_x = move.proposal.where(move.accepted, x)
-        new_energy = torch.where(move.accepted, move.energy, state.energy)
-        new_grad = torch.where(move.accepted[:, None], move.grad, state.grad)
+        with record_function("gwg.accept_reject"):
+            new_x = move.proposal.where(move.accepted, x)
+            new_energy = torch.where(move.accepted, move.energy, state.energy)
+            new_grad = torch.where(move.accepted[:, None], move.grad, state.grad)
         new_state = ChainState(x=new_x, c=c, energy=new_energy, grad=new_grad, step=state.step + 1)
-        info = step_info(
-            space, new_x, new_energy, grad_norm=new_grad.norm(dim=1), acceptance_rate=move.acceptance_rate,
-            accepted=move.accepted,
-        )
+        with record_function("gwg.step_info"):
+            info = step_info(
+                space, new_x, new_energy, grad_norm=new_grad.norm(dim=1), acceptance_rate=move.acceptance_rate,
+                accepted=move.accepted,
+            )
         return new_state, info
 
     return SamplingAlgorithm(init, step)
