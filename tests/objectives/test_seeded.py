@@ -42,6 +42,7 @@ def test_a_state_from_another_device_type_waits_for_that_device():
         objective.load_generator_state(torch.zeros(3))
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_generator_follows_the_data_to_cuda_and_resumes_there():
     model, x = standard_gaussian_model().cuda(), gaussian_data(8).cuda()
