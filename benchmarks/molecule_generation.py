@@ -1,285 +1,261 @@
-"""Molecule generation on QM9 / ZINC250k: train within a time budget, sample, score.
+"""Molecule generation on QM9 / ZINC250k: the recipe's own YAML, trained for a step budget, sampled, scored.
 
-The model is the recipe's (``recipes/molecule_generation``): a
+Runs ``recipes/molecule_generation/base.yaml`` + ``<dataset>.yaml`` through the same code path
+as ``structebm fit`` (:func:`structebm.cli.build_cli`): a
 :class:`~structebm.energies.graph.RelationalGraphEnergy` fitted by persistent contrastive
-divergence with graph Gibbs-with-gradients chains kept in a replay buffer,
+divergence with Gibbs-with-gradients chains in a replay buffer, sampled at the end of ``fit`` by
+the recipe's :class:`~structebm.training.molecule_report.MoleculeGenerationReport`. Flags only
+override config keys: ``--steps`` → ``trainer.max_steps`` (the budget is a number of steps, so a
+busy machine trains the same model; the seconds are reported), ``--seed`` → ``seed_everything``
+and the sampling seed, ``--num-samples`` / ``--sampling-steps`` → the report's task,
+``--override KEY=VALUE`` → any other key, as for ``structebm fit``.
 
-.. math::
-    L = \\overline{E(G^+)} - \\overline{E(G^-)} + \\alpha\\,(\\overline{E(G^+)^2} + \\overline{E(G^-)^2}).
+Each name of ``--ablations`` is one training run at the same budget, with these changes to the
+recipe:
 
-with :math:`\\alpha` = ``--energy-magnitude-weight`` (0.05; the recipe's one-epoch main job uses 0.01).
+- ``default``: the recipe as it is. Its energy sees each atom's used, excess and free valence and
+  adds learned, non-negative weights times the total valence excess and the number of extra
+  fragments (:class:`~structebm.chem.features.ChemistryFeatures`); chains (training restarts and
+  sampling) start from random connected, valence-valid trees whose atoms follow the training
+  split's atom counts and type frequencies. Sampled with unconstrained and with valence-aware moves.
+- ``learned_only``: the energy without the chemistry features and violation terms (``features:
+  null``): nothing in the model encodes the valence table.
+- ``uniform_noise``: chains start from uniform noise (uniform bond orders, no valence correction,
+  no trees; atoms still from the training split's counts and frequencies).
+- ``learned_only_uniform_noise``: both changes; the row comparable to GDSS, whose model has
+  neither.
 
-By default (``--chemistry``) the energy also sees each atom's used, excess and free valence and
-adds learned, non-negative weights times the total valence excess and the number of extra
-fragments (starting at 10 nats each; the learned values are reported as ``violation_weights``),
-and chains start from random connected, valence-valid graphs (``--connected-noise``) whose atoms
-are drawn from the atom counts and type frequencies of the training split
-(``--train-atom-prior``; :class:`~structebm.chem.atom_prior.AtomPrior`), for the restarts of
-training chains and for sampling. The samplers' moves are unconstrained either way.
-
-After ``--train-seconds`` of training, ``--num-samples`` chains start from noise and run
-``--sampling-steps`` Gibbs-with-gradients steps (short-run samples: the replay buffer's chains,
-which restart from noise with probability ``--reinit-prob`` per draw and take ``--pcd-steps``
-steps each time, are a few hundred steps old, and the energy's stationary distribution, reached
-by longer chains, is further from the data), once with unconstrained moves and once with
-valence-aware moves. The sampled energy is an exponential moving average of the trained weights
-(``--ema-decay``; Lightning's ``EMAWeightAveraging``). Metrics follow GDSS (Jo et al., ICML
-2022): validity without correction, then uniqueness, novelty, FCD and NSPDK MMD on the valency-corrected molecules, against the
-standard test split. Headline metrics are those of the unconstrained sampler (the setting the
-published numbers use); ``validity_wo_correction_constrained`` is the valence-aware one, and
-``variants`` holds every metric of both, with ``invalid_reasons``
-(:func:`~structebm.chem.metrics.invalidity_reasons`: why the graphs fail validity without
-correction) and ``statistics`` (:func:`~structebm.chem.statistics.molecule_statistics` of the
-corrected molecules: atom, bond and ring-size fractions), beside ``test_statistics`` of the test
-split.
+Metrics follow GDSS (Jo et al., ICML 2022): validity without correction, then uniqueness,
+novelty, FCD and NSPDK MMD on the valency-corrected molecules, against the whole test split
+(``--max-test-molecules`` caps it for pilots). Headline keys are the default run's unconstrained
+sampler; every other run's figures carry its name as a suffix
+(``validity_wo_correction_learned_only``, ``fcd_uniform_noise``, ...). ``runs`` keeps each run's
+whole report (invalidity reasons, molecule statistics beside the test split's, sampling speed)
+and its command.
 
 Run: ``python benchmarks/molecule_generation.py --dataset qm9 --out results/molecules_qm9.json``
-(also writes ``results/molecules_qm9.md``).
+(also writes ``results/molecules_qm9.md`` and the molecule grids beside it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
-import time
+import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import lightning.pytorch as pl
-from lightning.pytorch.callbacks import EMAWeightAveraging
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table  # noqa: E402
 
-from structebm.chem.convert import mol_from_smiles  # noqa: E402
-from structebm.chem.dense import MAX_BOND_ORDER  # noqa: E402
-from structebm.chem.evaluate import METRIC_KEYS, MoleculeReference  # noqa: E402
-from structebm.chem.features import ChemistryFeatures  # noqa: E402
-from structebm.chem.generation import (  # noqa: E402
-    VARIANTS,
-    MoleculeReplayBuffer,
-    fitted_atom_prior,
-    generation_metrics,
-    molecule_sampler,
-    sample_molecules,
-)
-from structebm.chem.metrics import DecodedMolecules  # noqa: E402
-from structebm.chem.statistics import molecule_statistics  # noqa: E402
-from structebm.data.molecule_datamodule import MoleculeDataModule  # noqa: E402
-from structebm.energies.graph import RelationalGraphEnergy  # noqa: E402
-from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
-from structebm.training.module import EBMModule  # noqa: E402
+from structebm.cli import build_cli  # noqa: E402
+from structebm.training.molecule_report import MoleculeGenerationReport  # noqa: E402
 
-HEADLINE = ("validity_with_correction", "uniqueness", "novelty", "fcd", "nspdk")
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "molecule_generation"
+DATASETS = ("qm9", "zinc250k")
+DEFAULT_STEPS = {"qm9": 3000, "zinc250k": 3000}
+"""Training steps of a run unless ``--steps`` says otherwise (see the recipe README for the choice)."""
+
+_SOURCE = "model.objective.init_args.source.init_args"
+_TASK = "trainer.callbacks.init_args.task.init_args"
+_LEARNED_ONLY = ["model.energy.init_args.features=null"]
+_UNIFORM_NOISE = [
+    f"{_SOURCE}.connected_noise=false", f"{_SOURCE}.valid_noise=false",
+    f"{_TASK}.connected_noise=false", f"{_TASK}.valid_noise=false",
+]
+ABLATIONS: dict[str, list[str]] = {
+    "default": [],
+    "learned_only": _LEARNED_ONLY,
+    "uniform_noise": _UNIFORM_NOISE,
+    "learned_only_uniform_noise": _LEARNED_ONLY + _UNIFORM_NOISE,
+}
+"""Ablation name → config overrides (``KEY=VALUE``) applied to the recipe."""
+
+ABLATION_WORDS = {
+    "default": "recipe energy (chemistry features + learned valence-excess and fragment terms), chains from valence-valid connected trees",
+    "learned_only": "energy without chemistry features or valence terms, chains from valence-valid connected trees",
+    "uniform_noise": "recipe energy (chemistry features + valence terms), chains from uniform noise",
+    "learned_only_uniform_noise": "energy without chemistry features or valence terms, chains from uniform noise (comparable to GDSS)",
+}
+SCORES = ("validity_wo_correction", "validity_with_correction", "uniqueness", "novelty", "fcd", "nspdk", "samples_per_second")
 PUBLISHED = {
-    # Figures as reported in Table 1 of GDSS (Jo, Lee & Hwang, "Score-based Generative Modeling
-    # of Graphs via the System of Stochastic Differential Equations", ICML 2022).
+    # Table 1 of GDSS (Jo, Lee & Hwang, "Score-based Generative Modeling of Graphs via the System
+    # of Stochastic Differential Equations", ICML 2022): no valence information in either model.
     "qm9": [
-        {"method": "GraphEBM (Liu et al., 2021)", "validity_wo_correction": 8.22, "fcd": 6.143, "nspdk": 0.030},
-        {"method": "GDSS (Jo et al., 2022)", "validity_wo_correction": 95.72, "fcd": 2.900, "nspdk": 0.003},
+        {"method": "GraphEBM (Liu et al., 2021), published", "validity_wo_correction": 8.22, "fcd": 6.143, "nspdk": 0.030},
+        {"method": "GDSS (Jo et al., 2022), published", "validity_wo_correction": 95.72, "fcd": 2.900, "nspdk": 0.003},
     ],
     "zinc250k": [
-        {"method": "GDSS (Jo et al., 2022)", "validity_wo_correction": 97.01, "fcd": 14.656, "nspdk": 0.019},
+        {"method": "GDSS (Jo et al., 2022), published", "validity_wo_correction": 97.01, "fcd": 14.656, "nspdk": 0.019},
     ],
 }
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", choices=("qm9", "zinc250k"), default="qm9")
-    parser.add_argument("--out", required=True, help="JSON output path (a .md file is written beside it)")
-    parser.add_argument("--train-seconds", type=float, default=300.0, help="training time budget")
-    parser.add_argument("--train-steps", type=int, default=None,
-                        help="train exactly this many steps instead (no time budget): the same training on a busy machine")
-    parser.add_argument("--num-samples", type=int, default=10_000)
-    parser.add_argument("--sampling-steps", type=int, default=400,
-                        help="sampler steps per chain, from noise (400: chosen on training molecules with "
-                             "benchmarks/molecule_chains.py --reference-split train; see the recipe README)")
-    parser.add_argument("--temperature", type=float, default=1.0,
-                        help="the sampling chains target exp(-E / T); training chains always use T = 1")
-    parser.add_argument("--pcd-steps", type=int, default=10, help="sampler steps per training step")
-    parser.add_argument("--buffer-capacity", type=int, default=10_000, help="graphs in the replay buffer")
-    parser.add_argument("--reinit-prob", type=float, default=0.05,
-                        help="probability that a chain drawn from the replay buffer restarts from noise")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--num-layers", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--ema-decay", type=float, default=0.995,
-                        help="sample from an exponential moving average of the energy's weights with this decay "
-                             "(Lightning's EMAWeightAveraging); --no-ema samples from the last weights")
-    parser.add_argument("--no-ema", dest="ema_decay", action="store_const", const=None)
-    parser.add_argument("--connected-noise", action=argparse.BooleanOptionalAction, default=True,
-                        help="start chains (training restarts and sampling) from random connected, valence-valid "
-                             "graphs instead of valence-corrected uniform noise")
-    parser.add_argument("--train-atom-prior", action=argparse.BooleanOptionalAction, default=True,
-                        help="draw the atoms of noise graphs from the training split's atom counts and type "
-                             "frequencies instead of uniformly (AtomPrior)")
-    parser.add_argument("--chemistry", action=argparse.BooleanOptionalAction, default=True,
-                        help="give the energy the valence features and learned violation terms "
-                             "(RelationalGraphEnergy's features=ChemistryFeatures(DATASET))")
-    parser.add_argument("--energy-magnitude-weight", type=float, default=0.05,
-                        help="alpha of the energy-magnitude penalty; it keeps energies within about 1 / (2 alpha) nats of 0")
-    parser.add_argument("--max-test-molecules", type=int, default=None, help="cap the reference set (default: all)")
-    parser.add_argument("--accelerator", default="cpu")
-    parser.add_argument("--save-energy", default=None, help="also save the trained energy's state_dict to this .pt file")
-    parser.add_argument("--load-energy", default=None,
-                        help="skip training and sample this state_dict (saved by --save-energy with the same model "
-                             "flags); train_seconds and train_steps are then null")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
-                        help="samplers to run (a missing one's headline key is null)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataset", choices=DATASETS, default="qm9")
+    parser.add_argument("--out", required=True, type=Path, help="JSON output path (a .md file is written beside it)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per run (default: 3000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed_everything and the sampling seed")
+    parser.add_argument("--num-samples", type=int, default=10_000, help="molecules per sampler variant")
+    parser.add_argument("--sampling-steps", type=int, default=None, help="sampler steps per chain (default: the recipe's)")
+    parser.add_argument("--ablations", nargs="+", choices=sorted(ABLATIONS), default=list(ABLATIONS),
+                        help="runs at the same budget (default: all four); see the module docstring")
+    parser.add_argument("--max-test-molecules", type=int, default=None, help="cap the reference set (pilots only)")
+    parser.add_argument("--save-energy", type=Path, default=None,
+                        help="with one ablation: also write the trained (averaged) energy's state_dict here")
+    parser.add_argument("--load-energy", type=Path, default=None,
+                        help="with one ablation: skip training and sample the state_dict saved by --save-energy")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="any further config key, as for structebm fit (repeatable), "
+                             "e.g. --override model.objective.init_args.energy_magnitude_weight=0.05")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (for logs)")
     args = parser.parse_args(argv)
-    if not args.out.endswith(".json"):
+    if args.out.suffix != ".json":
         parser.error(f"--out must end in .json, got {args.out}")
-    if args.train_steps is not None and args.train_steps < 1:
-        parser.error(f"--train-steps must be a positive int, got {args.train_steps}")
-    if args.train_seconds <= 0 or args.num_samples < 1 or args.sampling_steps < 0 or not 0 < args.temperature < float("inf"):
-        parser.error("--train-seconds and --temperature must be positive, --num-samples >= 1, --sampling-steps >= 0")
-    if args.ema_decay is not None and not 0.0 < args.ema_decay < 1.0:
-        parser.error(f"--ema-decay must be in (0, 1), got {args.ema_decay}")
-    if args.buffer_capacity < args.batch_size or not 0.0 <= args.reinit_prob <= 1.0:
-        parser.error("--buffer-capacity must be at least --batch-size and --reinit-prob in [0, 1]")
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be a positive int, got {args.steps}")
+    if args.num_samples < 1 or (args.sampling_steps is not None and args.sampling_steps < 0):
+        parser.error("--num-samples must be >= 1 and --sampling-steps >= 0")
+    if len(set(args.ablations)) != len(args.ablations):
+        parser.error(f"--ablations names a run twice: {args.ablations}")
+    if (args.save_energy or args.load_energy) and len(args.ablations) != 1:
+        parser.error("--save-energy and --load-energy need exactly one --ablations name")
+    if args.steps is None:
+        args.steps = DEFAULT_STEPS[args.dataset]
     return args
 
 
-def build_energy(args: argparse.Namespace, data: MoleculeDataModule) -> RelationalGraphEnergy:
-    return RelationalGraphEnergy(
-        len(data.vocabulary), MAX_BOND_ORDER, hidden=args.hidden, num_layers=args.num_layers,
-        features=ChemistryFeatures(data.vocabulary) if args.chemistry else None,
-    )
+def config_args(args: argparse.Namespace, ablation: str, workdir: Path) -> list[str]:
+    """The ``structebm fit`` arguments of one run: the recipe's two configs, then the overrides."""
+    task_variants = "[unconstrained,valence_aware]" if ablation == "default" else "[unconstrained]"
+    keys = [
+        f"seed_everything={args.seed}",
+        f"trainer.max_steps={args.steps}", "trainer.max_epochs=-1",
+        f"trainer.enable_progress_bar={str(args.progress).lower()}",
+        f"trainer.default_root_dir={workdir}",
+        f"trainer.logger.init_args.save_dir={workdir}",
+        f"trainer.callbacks.init_args.output_dir={workdir / 'report'}",
+        f"{_TASK}.seed={args.seed}",
+        f"{_TASK}.num_samples={args.num_samples}",
+        f"{_TASK}.variants={task_variants}",
+        *ABLATIONS[ablation],
+    ]
+    if args.sampling_steps is not None:
+        keys.append(f"{_TASK}.num_steps={args.sampling_steps}")
+    if args.max_test_molecules is not None:
+        keys.append(f"data.init_args.max_test_molecules={args.max_test_molecules}")
+    keys += args.override
+    return ["--config", str(RECIPES / "base.yaml"), "--config", str(RECIPES / f"{args.dataset}.yaml"),
+            *(f"--{key}" for key in keys)]
 
 
-def train(args: argparse.Namespace, data: MoleculeDataModule) -> tuple[EBMModule, float, int]:
-    """Fit the recipe's model for ``args.train_steps`` steps, else for at most ``args.train_seconds``;
-    return it, the seconds and the steps."""
-    pl.seed_everything(args.seed, verbose=False)
-    energy = build_energy(args, data)
-    objective = ContrastiveDivergence(
-        molecule_sampler,
-        MoleculeReplayBuffer(
-            args.dataset, capacity=args.buffer_capacity, reinit_prob=args.reinit_prob, connected_noise=args.connected_noise,
-            train_atom_prior=args.train_atom_prior,
-        ),
-        num_steps=args.pcd_steps,
-        generator_seed=args.seed,
-        sampler_options={"dataset": args.dataset, "method": "gibbs_with_gradients", "constrained": False},
-        energy_magnitude_weight=args.energy_magnitude_weight,
-    )
-    module = EBMModule(energy, objective, optimizer=lambda p: torch.optim.Adam(p, lr=args.lr, betas=(0.0, 0.999)))
-    trainer = pl.Trainer(
-        max_epochs=10_000, max_steps=-1 if args.train_steps is None else args.train_steps,
-        max_time=None if args.train_steps is not None else {"seconds": args.train_seconds},
-        accelerator=args.accelerator, devices=1,
-        gradient_clip_val=1.0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        limit_val_batches=0,
-        callbacks=[] if args.ema_decay is None else [EMAWeightAveraging(decay=args.ema_decay, use_buffers=False)],
-    )
-    begin = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    return module, time.perf_counter() - begin, trainer.global_step
+def the_report(cli: Any) -> MoleculeGenerationReport:
+    reports = [c for c in cli.trainer.callbacks if isinstance(c, MoleculeGenerationReport)]
+    if len(reports) != 1:
+        raise RuntimeError(f"molecule_generation: the recipe needs one MoleculeGenerationReport, found {len(reports)}")
+    return reports[0]
 
 
-def evaluate(
-    args: argparse.Namespace, energy: RelationalGraphEnergy, data: MoleculeDataModule, out: Path
-) -> dict[str, dict[str, Any]]:
-    """Sample and score the variants of ``args.variants``; grids go beside the JSON file."""
-    results: dict[str, dict[str, Any]] = {}
-    atom_prior = fitted_atom_prior(args.dataset) if args.train_atom_prior else None
-    test = MoleculeReference(data.test_smiles)
-    for variant in args.variants:
-        generator = torch.Generator(device=next(energy.parameters()).device).manual_seed(args.seed + 1)
-        begin = time.perf_counter()
-        graphs = sample_molecules(
-            energy, data.vocabulary, args.num_samples, args.sampling_steps, generator,
-            constrained=variant == "valence_aware", connected_noise=args.connected_noise, atom_prior=atom_prior,
-            temperature=args.temperature,
-        )
-        seconds = time.perf_counter() - begin
-        grid = out.with_name(f"{out.stem}_{variant}.png")
-        decoded = DecodedMolecules(graphs, data.vocabulary)  # decoded once for scores, reasons and statistics
-        scores = generation_metrics(decoded, data.vocabulary, data.train_smiles, test, METRIC_KEYS, grid)
-        valid = [mol for mol in decoded.corrected if mol is not None]
-        results[variant] = {
-            **scores, "invalid_reasons": decoded.invalidity_reasons,
-            "statistics": molecule_statistics(valid, data.vocabulary) if valid else None,
-            "sampling_seconds": seconds, "samples_per_second": args.num_samples / seconds,
-        }
-    return results
+def violation_weights(energy: torch.nn.Module) -> Optional[dict[str, float]]:
+    """The learned weights of the valence-excess and fragment terms (``None`` without chemistry features)."""
+    weights = getattr(energy, "term_log_weight", None)
+    if weights is None:
+        return None
+    return dict(zip(("valence_excess", "extra_fragments"), weights.detach().exp().tolist()))
+
+
+def train_and_score(args: argparse.Namespace, ablation: str, workdir: Path) -> dict[str, Any]:
+    """``structebm fit`` with the recipe and the ablation's overrides; its report and command."""
+    argv = ["fit", *config_args(args, ablation, workdir)]
+    cli = build_cli(argv)
+    report = the_report(cli).report
+    if report is None:
+        raise RuntimeError(f"molecule_generation: the {ablation} run's report is missing")
+    if args.save_energy is not None:
+        args.save_energy.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(cli.model.energy.state_dict(), args.save_energy)
+    return {**report, "train_steps": cli.trainer.global_step, "violation_weights": violation_weights(cli.model.energy),
+            "command": "structebm " + " ".join(argv)}
+
+
+def load_and_score(args: argparse.Namespace, ablation: str, workdir: Path) -> dict[str, Any]:
+    """The recipe's model with the weights of ``--load-energy``, sampled and scored by its report's task."""
+    argv = config_args(args, ablation, workdir)
+    cli = build_cli(argv, run=False)
+    cli.model.energy.load_state_dict(torch.load(args.load_energy, map_location="cpu", weights_only=True))
+    cli.datamodule.setup("fit")
+    report = the_report(cli).task.evaluate(cli.model.energy, cli.datamodule, workdir / "report", torch.device("cpu"),
+                                            progress=args.progress)
+    return {**report, "train_seconds": None, "train_steps": None, "loaded_energy": str(args.load_energy),
+            "violation_weights": violation_weights(cli.model.energy), "command": "structebm " + " ".join(argv)}
+
+
+def flattened(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Headline keys of the default run's unconstrained sampler, suffixed keys of the other runs."""
+    flat: dict[str, Any] = {}
+    for ablation, report in runs.items():
+        suffix = "" if ablation == "default" else f"_{ablation}"
+        flat.update({f"{key}{suffix}": report["unconstrained"][key] for key in SCORES})
+        flat[f"train_seconds{suffix}"] = report["train_seconds"]
+        flat[f"train_steps{suffix}"] = report["train_steps"]
+    if "default" in runs:
+        flat["validity_wo_correction_constrained"] = runs["default"]["valence_aware"]["validity_wo_correction"]
+    return flat
 
 
 def markdown(args: argparse.Namespace, payload: dict[str, Any]) -> str:
-    ours = [] if payload["validity_wo_correction"] is None else [{
-        "method": "structebm PCD + GWG (this run)",
-        "validity_wo_correction": 100 * payload["validity_wo_correction"],
-        "fcd": payload["fcd"],
-        "nspdk": payload["nspdk"],
-    }]
-    rows = ours + PUBLISHED.get(args.dataset, [])
-    columns = ["method", "validity_wo_correction", "fcd", "nspdk"]
-    detail_rows = [{"sampler": v, **{k: payload["variants"][v][k] for k in (*METRIC_KEYS, "samples_per_second")}}
-                   for v in args.variants]
-    peers = "" if args.dataset in PUBLISHED else "\nNo published figures are listed for this data set.\n"
-    training = (
-        f"the energy of {args.load_energy} (not trained in this run)" if args.load_energy is not None
-        else f"{payload['train_seconds']:.0f} s of training ({payload['train_steps']} steps)"
-    )
-    constrained = payload["validity_wo_correction_constrained"]
+    rows = []
+    for ablation, report in payload["runs"].items():
+        scores = report["unconstrained"]
+        rows.append({
+            "method": f"structebm, {ablation} (this run)", "validity_wo_correction": 100 * scores["validity_wo_correction"],
+            "uniqueness": scores["uniqueness"], "fcd": scores["fcd"], "nspdk": scores["nspdk"],
+            "samples_per_second": scores["samples_per_second"], "train_steps": report["train_steps"],
+            "train_seconds": report["train_seconds"],
+        })
+    rows += PUBLISHED[args.dataset]
+    columns = ["method", "validity_wo_correction", "uniqueness", "fcd", "nspdk", "samples_per_second", "train_steps",
+               "train_seconds"]
+    described = "\n".join(f"- **{name}**: {ABLATION_WORDS[name]}." for name in payload["runs"])
+    constrained = payload.get("validity_wo_correction_constrained")
     return (
         f"# Molecule generation on {args.dataset}\n\n"
-        "Validity without correction in %; lower FCD and NSPDK are better. Published rows are the "
-        "figures reported in GDSS (Jo, Lee & Hwang, ICML 2022, Table 1), not reruns; GraphEBM is "
-        "Liu, Ohana & Wang, \"GraphEBM: Molecular Graph Generation with Energy-Based Models\" (2021).\n\n"
-        + markdown_table(rows, columns) + peers
-        + f"\nOur run: {training}, "
-        f"{payload['num_samples']} samples per variant, {args.sampling_steps} sampler steps from noise "
-        f"at temperature {args.temperature:g}; "
-        f"validity without correction with valence-aware moves: "
-        + ("not run" if constrained is None else f"{100 * constrained:.2f}%") + ".\n\n"
-        + markdown_table(detail_rows)
-        + f"\n_{', '.join(f'{k}={v}' for k, v in {**payload['settings'], **payload['environment']}.items())}_\n"
+        "Validity without correction in %; lower FCD and NSPDK are better. Published rows are the figures "
+        "reported in GDSS (Jo, Lee & Hwang, ICML 2022, Table 1), not reruns; neither published model has "
+        "valence terms or valence-valid chain starts.\n\n"
+        + markdown_table(rows, columns) + "\n" + described + "\n\n"
+        + f"Each run: {args.steps} training steps, {args.num_samples} samples from noise with unconstrained "
+        "Gibbs-with-gradients moves, scored against the test split"
+        + ("" if constrained is None else f"; the default energy with valence-aware moves: {100 * constrained:.2f} % valid")
+        + ".\n\n"
+        + f"_{', '.join(f'{k}={v}' for k, v in payload['environment'].items())}_\n"
     )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    data = MoleculeDataModule(args.dataset, batch_size=args.batch_size, max_test_molecules=args.max_test_molecules,
-                              seed=args.seed)
-    if args.load_energy is None:
-        module, train_seconds, steps = train(args, data)
-        energy = module.energy
-    else:
-        data.setup("fit")
-        energy, train_seconds, steps = build_energy(args, data), None, None
-        energy.load_state_dict(torch.load(args.load_energy, weights_only=True))
-    if args.save_energy is not None:
-        torch.save(energy.state_dict(), args.save_energy)
-    variants = evaluate(args, energy, data, out)
-    unconstrained = variants.get("unconstrained", {})
+    torch.set_num_threads(1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, dict[str, Any]] = {}
+    for ablation in args.ablations:
+        with tempfile.TemporaryDirectory(prefix=f"molecule_generation_{ablation}_") as folder:
+            run = train_and_score if args.load_energy is None else load_and_score
+            runs[ablation] = run(args, ablation, Path(folder))
+            for grid in (Path(folder) / "report").glob("molecules_*.png"):
+                shutil.copyfile(grid, args.out.with_name(f"{args.out.stem}_{ablation}_{grid.stem.removeprefix('molecules_')}.png"))
+        print(json.dumps({ablation: {k: runs[ablation]["unconstrained"][k] for k in SCORES}}, indent=2), flush=True)
     payload = {
-        "validity_wo_correction": unconstrained.get("validity_wo_correction"),
-        "validity_wo_correction_constrained": variants.get("valence_aware", {}).get("validity_wo_correction"),
-        **{k: unconstrained.get(k) for k in HEADLINE},
-        "train_seconds": train_seconds,
-        "train_steps": steps,
-        "samples_per_second": unconstrained.get("samples_per_second"),
-        "num_samples": args.num_samples,
-        "violation_weights": (
-            None if energy.term_log_weight is None
-            else dict(zip(("valence_excess", "extra_fragments"), energy.term_log_weight.detach().exp().tolist()))
-        ),
-        "variants": variants,
-        "test_statistics": molecule_statistics([mol_from_smiles(s) for s in data.test_smiles], data.vocabulary),
-        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "dataset": args.dataset, **flattened(runs), "num_samples": args.num_samples, "seed": args.seed,
+        "runs": runs, "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "environment": environment(),
     }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(args, payload))
-    print(json.dumps({k: payload[k] for k in list(payload)[:11]}, indent=2))
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(args, payload))
     return payload
 
 

@@ -1,45 +1,65 @@
-"""benchmarks/molecule_generation.py: its command line accepts the replay-buffer settings and
-rejects impossible ones with a message naming the flags."""
+"""benchmarks/molecule_generation.py: flags become config keys of the recipe; impossible ones are
+rejected with a message naming the flag."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from benchmarks.molecule_generation import parse_args
+from benchmarks.molecule_generation import ABLATIONS, config_args, parse_args
+from structebm.cli import build_cli
 
 
-def test_buffer_settings_reach_the_arguments():
-    args = parse_args(["--out", "x.json", "--buffer-capacity", "2000", "--reinit-prob", "0.01"])
-    assert (args.buffer_capacity, args.reinit_prob) == (2000, 0.01)
+def test_defaults_are_a_step_budget_and_every_ablation():
+    args = parse_args(["--out", "x.json"])
+    assert args.steps == 3000 and args.ablations == list(ABLATIONS) and args.num_samples == 10_000
 
 
-@pytest.mark.parametrize("flags", [["--buffer-capacity", "64"], ["--reinit-prob", "1.5"], ["--reinit-prob", "-0.1"]])
-def test_impossible_buffer_settings_are_rejected(flags, capsys):
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--steps", "0"], "--steps must be a positive int, got 0"),
+        (["--num-samples", "0"], "--num-samples must be >= 1"),
+        (["--ablations", "default", "default"], "--ablations names a run twice"),
+        (["--save-energy", "e.pt"], "--save-energy and --load-energy need exactly one --ablations name"),
+    ],
+)
+def test_impossible_settings_are_rejected(flags, message, capsys):
     with pytest.raises(SystemExit):
-        parse_args(["--out", "x.json", "--batch-size", "128", *flags])
-    assert "--buffer-capacity must be at least --batch-size and --reinit-prob in [0, 1]" in capsys.readouterr().err
+        parse_args(["--out", "x.json", *flags])
+    assert message in capsys.readouterr().err
 
 
-def test_ema_decay_can_be_switched_off_and_must_lie_in_the_open_unit_interval(capsys):
-    assert parse_args(["--out", "x.json"]).ema_decay == 0.995
-    assert parse_args(["--out", "x.json", "--no-ema"]).ema_decay is None
-    assert parse_args(["--out", "x.json", "--ema-decay", "0.99"]).ema_decay == 0.99
-    with pytest.raises(SystemExit):
-        parse_args(["--out", "x.json", "--ema-decay", "1.0"])
-    assert "--ema-decay must be in (0, 1), got 1.0" in capsys.readouterr().err
+@pytest.mark.parametrize("ablation", sorted(ABLATIONS))
+def test_each_ablation_builds_the_recipe_with_its_changes(ablation, tmp_path):
+    args = parse_args(["--out", str(tmp_path / "x.json"), "--steps", "7", "--seed", "3", "--num-samples", "11",
+                       "--ablations", ablation, "--override", "model.objective.init_args.energy_magnitude_weight=0.05"])
+    cli = build_cli(config_args(args, ablation, tmp_path), run=False)
+    assert cli.trainer.max_steps == 7
+    assert cli.model.objective.energy_magnitude_weight == 0.05
+    task = next(c for c in cli.trainer.callbacks if hasattr(c, "task")).task
+    assert (task.num_samples, task.seed) == (11, 3)
+    learned_only = ablation.startswith("learned_only")
+    uniform = ablation.endswith("uniform_noise")
+    assert (cli.model.energy.features is None) == learned_only
+    assert task.connected_noise is not uniform and task.valid_noise is not uniform
+    space = cli.model.objective.source.space
+    assert (space.tree_noise, space.valid_noise) == (not uniform, not uniform)
+    assert task.variants == (["unconstrained", "valence_aware"] if ablation == "default" else ["unconstrained"])
+    assert Path(cli.trainer.default_root_dir) == tmp_path
 
 
-@pytest.mark.parametrize("temperature", ["0", "-1", "nan", "inf"])
-def test_sampling_temperature_must_be_positive_and_finite(temperature, capsys):
-    assert parse_args(["--out", "x.json", "--temperature", "1.2"]).temperature == 1.2
-    with pytest.raises(SystemExit):
-        parse_args(["--out", "x.json", "--temperature", temperature])
-    assert "--train-seconds and --temperature must be positive" in capsys.readouterr().err
+def test_a_tiny_run_writes_suffixed_keys_the_table_and_grids(tmp_path):
+    from benchmarks.molecule_generation import main
 
-
-def test_a_step_budget_replaces_the_time_budget(capsys):
-    assert parse_args(["--out", "x.json"]).train_steps is None
-    assert parse_args(["--out", "x.json", "--train-steps", "2308"]).train_steps == 2308
-    with pytest.raises(SystemExit):
-        parse_args(["--out", "x.json", "--train-steps", "0"])
-    assert "--train-steps must be a positive int, got 0" in capsys.readouterr().err
+    out = tmp_path / "qm9.json"
+    payload = main(["--out", str(out), "--steps", "2", "--num-samples", "12", "--sampling-steps", "2",
+                    "--max-test-molecules", "50", "--ablations", "learned_only", "--no-progress"])
+    run = payload["runs"]["learned_only"]
+    assert payload["validity_wo_correction_learned_only"] == run["unconstrained"]["validity_wo_correction"]
+    assert payload["train_steps_learned_only"] == 2 and run["violation_weights"] is None
+    assert "validity_wo_correction" not in payload  # no default run, no headline
+    assert "--model.energy.init_args.features=null" in run["command"]
+    assert "structebm, learned_only (this run)" in out.with_suffix(".md").read_text()
+    assert (tmp_path / "qm9_learned_only_unconstrained.png").read_bytes()[:4] == b"\x89PNG"
