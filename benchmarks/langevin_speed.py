@@ -57,6 +57,7 @@ __all__ = [
     "BenchmarkConfig",
     "IMPLEMENTATIONS",
     "build_energies",
+    "benchmark_inputs",
     "langevin_runners",
     "pcd_runners",
     "run_benchmark",
@@ -116,6 +117,15 @@ def build_energies(spec: EnergySpec, seed: int, device: str = "cpu") -> tuple[ML
     torch.manual_seed(seed)
     energy = MLPEnergy(spec.in_dim, spec.hidden, activation="silu").to(device)
     return energy, PlainEnergy(copy.deepcopy(energy.net))
+
+
+def benchmark_inputs(spec: EnergySpec, config: BenchmarkConfig) -> tuple[Tensor, Tensor]:
+    """The chains' start ``[B, in_dim]`` (standard normal) and the PCD data batch (std 0.5), drawn on the
+    CPU from ``seed + 3`` (the same numbers on every device) and moved to ``config.device``."""
+    inputs = torch.Generator().manual_seed(config.seed + 3)
+    start = torch.randn((config.batch_size, spec.in_dim), generator=inputs)
+    data = 0.5 * torch.randn((config.batch_size, spec.in_dim), generator=inputs)
+    return start.to(config.device), data.to(config.device)
 
 
 def langevin_runners(spec: EnergySpec, config: BenchmarkConfig, start: Tensor) -> dict[str, Runner]:
@@ -286,9 +296,7 @@ def run_benchmark(config: BenchmarkConfig) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     try:
         for spec in config.energies:
-            inputs = torch.Generator().manual_seed(config.seed + 3)
-            start = torch.randn((config.batch_size, spec.in_dim), generator=inputs).to(config.device)
-            data = 0.5 * torch.randn((config.batch_size, spec.in_dim), generator=inputs).to(config.device)
+            start, data = benchmark_inputs(spec, config)
             if "langevin" in config.cases:
                 runners = synchronized(langevin_runners(spec, config, start), config.device)
                 samples = time_candidates_ms(runners, config.repeats, config.warmup, config.min_seconds)
