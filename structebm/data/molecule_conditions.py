@@ -6,7 +6,8 @@ A conditional molecule energy :math:`E(G, c)` trains on pairs :math:`(G_m, c_m)`
     c_m = \\Bigl(\\frac{y_{m1} - \\mu_1}{s_1}, \\dots, \\frac{y_{mP} - \\mu_P}{s_P}\\Bigr),
 
 where :math:`y_{mp}` is property :math:`p` of molecule :math:`m`, either computed with RDKit
-(:data:`~structebm.chem.properties.PROPERTIES`, cached per SMILES list) or read from a
+(:data:`~structebm.chem.properties.PROPERTIES`, cached per list of SMILES: the training graphs'
+and the test split's, so a run on the first few hundred molecules computes only those) or read from a
 column of the user's ``.csv``, and :math:`\\mu_p, s_p` are its mean and standard deviation over
 the training graphs (:class:`~structebm.chem.properties.PropertyScaling`). Batches are
 ``(DenseMolGraph, c [B, P])`` tuples, the ``(x, c)`` form every objective reads.
@@ -54,19 +55,16 @@ def collate_conditioned_graphs(items: Sequence[tuple[Tensor, Tensor, Tensor]]) -
     return graphs, torch.stack([c for _, _, c in items])
 
 
-def computed_values(
-    smiles: Sequence[str], names: Sequence[str], cache_dir: Path, rows: Sequence[int], where: str
-) -> Tensor:
-    """RDKit properties ``names`` of ``smiles[rows]``, computed over the whole list ``smiles`` (one
-    cache entry per list, under ``cache_dir``); fails naming a chosen row RDKit cannot read.
+def computed_values(smiles: Sequence[str], names: Sequence[str], cache_dir: Path, where: str) -> Tensor:
+    """RDKit properties ``names`` of ``smiles`` (one cache entry per list and property, under
+    ``cache_dir``); fails naming a molecule RDKit cannot read.
 
     Shapes:
-        - returns ``[len(rows), len(names)]`` float64
+        - returns ``[len(smiles), len(names)]`` float64
     """
-    chosen = torch.as_tensor(list(rows), dtype=torch.long)
-    values = cached_properties(smiles, names, cache_dir)[chosen]
+    values = cached_properties(smiles, names, cache_dir)
     bad = (~torch.isfinite(values)).any(dim=1).nonzero().flatten()
     if bad.numel() > 0:
-        shown = [(int(chosen[i]), smiles[int(chosen[i])]) for i in bad[:5]]
+        shown = [(int(i), smiles[int(i)]) for i in bad[:5]]
         raise ValueError(f"{where}: RDKit cannot compute {list(names)} for {bad.numel()} molecule(s), e.g. (row, SMILES) {shown}")
     return values

@@ -287,8 +287,8 @@ class MoleculeDataModule(pl.LightningDataModule):
             graph_rows = dense.rows[list(graphs.indices)] if isinstance(graphs, Subset) else dense.rows
             cache = self.property_cache_dir or cache_root()
             where = f"MoleculeDataModule ({self.dataset_name})"
-            self._set_values(computed_values(smiles, self.properties, cache, graph_rows.tolist(), where),
-                             computed_values(smiles, self.properties, cache, test_rows, where))
+            self._set_values(computed_values([smiles[row] for row in graph_rows.tolist()], self.properties, cache, where),
+                             computed_values(self._test_smiles, self.properties, cache, where))
 
     def _setup_file(self) -> None:
         files = [Path(f) for f in (self.path, self.file_options["test_file"]) if f is not None]
@@ -304,11 +304,10 @@ class MoleculeDataModule(pl.LightningDataModule):
         self._test_smiles = data.test_smiles[: self.max_test_molecules] if self.max_test_molecules else data.test_smiles
         if self.condition_names:
             cache, where = self.property_cache_dir or cache_root(), f"MoleculeDataModule ({self.path})"
-            train_rows, test_rows = range(len(graphs)), range(len(self._test_smiles))
             self._set_values(
-                torch.cat([computed_values(data.train_smiles, self.properties, cache, train_rows, where),
+                torch.cat([computed_values(data.train_smiles[: len(graphs)], self.properties, cache, where),
                            data.train_values[: len(graphs)]], dim=1),
-                torch.cat([computed_values(data.test_smiles, self.properties, cache, test_rows, where),
+                torch.cat([computed_values(self._test_smiles, self.properties, cache, where),
                            data.test_values[: len(self._test_smiles)]], dim=1),
             )
 

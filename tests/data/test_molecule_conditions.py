@@ -57,29 +57,34 @@ def test_batches_pair_each_graph_with_its_normalised_properties(tmp_path):
 
 def test_named_data_set_aligns_properties_with_the_graphs_file_rows(monkeypatch, tmp_path):
     """QM9's training graphs skip the test rows; each graph's condition is that of its own file row (the
-    property here is the row number itself, so the check needs no RDKit pass over the whole file)."""
+    property here is the file row of the SMILES itself, so the check needs no RDKit pass), and only the
+    molecules in use are computed."""
+    from structebm.data.molecules import load_smiles, standard_split
+
+    smiles = load_smiles("qm9")
+    row_of = {}
+    for row, text in enumerate(smiles):
+        row_of.setdefault(text, row)
     calls = []
 
-    def row_numbers(smiles, names, cache_dir):
-        calls.append(len(smiles))
-        return torch.arange(len(smiles), dtype=torch.float64)[:, None].repeat(1, len(names))
+    def file_rows(chosen, names, cache_dir):
+        calls.append(len(chosen))
+        return torch.tensor([float(row_of[text]) for text in chosen], dtype=torch.float64)[:, None].repeat(1, len(names))
 
-    monkeypatch.setattr(molecule_conditions, "cached_properties", row_numbers)
+    monkeypatch.setattr(molecule_conditions, "cached_properties", file_rows)
     data = MoleculeDataModule("qm9", batch_size=16, max_train_molecules=200, max_test_molecules=50,
                               properties=["qed"], property_cache_dir=str(tmp_path))
     data.setup("fit")
+    assert calls == [200, 50]
     rows = data.train_graphs.dataset.rows[:200].double()
     assert torch.equal(data.train_properties[:, 0], rows)
     assert (data.train_properties[:, 0].diff() > 0).all() and data.train_properties[-1, 0] > 199  # test rows skipped
-    from structebm.data.molecules import load_smiles, standard_split
-
-    split, smiles = standard_split("qm9"), load_smiles("qm9")
+    split = standard_split("qm9")
     assert data.test_properties[:, 0].tolist() == [float(r) for r in split["test"][:50]]
     graphs, c = next(iter(data.train_dataloader()))
     first = data.property_scaling.denormalise(c)[:, 0].round().long()
     decoded = dense_to_smiles(graphs, data.vocabulary)
     assert decoded == [canonical_smiles(smiles[int(row)]) for row in first]
-    assert calls == [len(smiles)] * 2
 
 
 def test_unknown_property_names_and_misplaced_columns_are_named(tmp_path):
