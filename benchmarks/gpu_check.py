@@ -109,7 +109,8 @@ def tests_section(config: CheckConfig, budget: Budget) -> dict[str, Any]:
     if not config.run_tests:
         return {"rows": [], "note": "not run: CUDA absent (the CUDA tests would all skip)"}
     files = _cuda_test_files()
-    env = {**os.environ, "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "PYTHONPATH": str(REPO)}
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "PYTHONPATH": path}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", *files],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=max(60.0, budget.left()),
