@@ -1,128 +1,197 @@
-"""MNIST image–label compatibility: a JEM-style energy against a plain classifier.
+"""MNIST image–label compatibility: the recipe's JEM-style energy against a plain classifier.
 
-Both models are the same :class:`~structebm.energies.cnn.ConvNet` read as
-:class:`~structebm.energies.image_label.ClassifierEnergy`, trained with
-:class:`~structebm.training.module.EBMModule` for the same number of steps:
+Both models are trained by the same code path as ``structebm fit``
+(:func:`structebm.cli.build_cli`), each from the recipe's own YAML:
 
-- **ours** — :class:`~structebm.objectives.combined.Combined`: exact NLL of the label given the
-  image plus persistent contrastive divergence of the image given the label (Langevin chains,
-  per-class replay buffer), as in ``recipes/image_label/base.yaml``, the latter weighted by
-  ``--generate-weight``. With ``--gaussian-restarts f`` a fraction ``f`` of the restarted chains
-  start from a Gaussian fitted to the training images of their class instead of uniform noise
-  (:class:`~structebm.samplers.class_gaussian.ClassGaussianReplayBuffer`);
-- **baseline** — exact NLL only (cross-entropy), i.e. a plain classifier.
+- **ours** — ``recipes/image_label/base.yaml``: a :class:`~structebm.energies.cnn.ConvNet` read
+  as :class:`~structebm.energies.image_label.ClassifierEnergy`, trained by the exact NLL of the
+  label given the image plus 0.05 × persistent contrastive divergence of the image given the
+  label (Langevin chains, per-class replay buffer whose restarts come 70 % from a Gaussian fitted
+  to each class's training images); seeded by ``--seed``;
+- **baseline** — ``base.yaml`` + ``classifier.yaml``: the same network, data batches, optimiser,
+  schedule and trainer, trained by the exact NLL alone (cross-entropy), i.e. a plain classifier;
+  seeded by ``--seed`` + 1.
+
+Flags only override config keys: ``--epochs`` → ``trainer.max_epochs`` and the cosine
+schedule's ``model.lr_scheduler.init_args.T_max``; ``--max-steps`` → ``trainer.max_steps``;
+``--num-train`` → ``data.init_args.num_train`` and the ``num_train`` of every class in the model
+that takes one (the replay buffer fits its class Gaussians on the data module's training split);
+``--seed`` → ``seed_everything``; ``--override KEY=VALUE`` → any other key, as for
+``structebm fit``, applied to both models. The command line of ``structebm fit`` cannot reach into
+a list (the objective's ``terms``); a key with an entry number in it, such as
+``model.objective.init_args.terms.1.init_args.weight`` (the generative term's weight), is applied
+to the list as the configs give it and the whole list is passed on, for each model whose list has
+that entry. Without flags both trainings run the recipe as it is.
 
 Reported on the MNIST test set: ``accuracy``, ``ece`` (15 bins) and ``confidence`` (mean of
 :math:`\\max_y p(y \\mid x)`; above the accuracy means over-confident) of each model as trained,
 and ``ece_temperature_scaled`` after temperature scaling (one scalar ``temperature`` fitted on the
 5,000 validation images held out of the training file; :mod:`structebm.evaluation.temperature`);
 ``conditional_sample_accuracy``: the fraction of our class-conditional Langevin samples
-(chains from uniform noise) that the independently trained baseline labels as the class they
-were drawn for; and ``ood_auroc`` (:mod:`structebm.evaluation.ood`) of telling MNIST test
-images from four other sets by two scores, higher meaning more MNIST-like:
+(``--samples-per-class`` chains per class from uniform noise, ``--sample-steps`` transitions)
+that the independently trained baseline labels as the class they were drawn for; and
+``ood_auroc`` (:mod:`structebm.evaluation.ood`) of telling MNIST test images from four other sets
+(``--num-ood`` images each) by two scores, higher meaning more MNIST-like:
 
 - ``energy``: :math:`-E(x) = \\log \\sum_y e^{f(x)[y]}`; ``max_prob``: :math:`\\max_y p(y \\mid x)`;
 - sets: ``uniform_noise`` (pixels uniform in ``[-1, 1]``), ``blurred_mnist`` (Gaussian blur,
   sigma 1.5 pixels), ``inverted_mnist`` (:math:`-x`) from :mod:`structebm.data.shifted_images`,
-  and ``sklearn_digits`` (the 8×8 UCI digits
-  of scikit-learn, scaled to ``[-1, 1]`` and up-sampled bilinearly to 28×28).
+  and ``sklearn_digits`` (the 8×8 UCI digits of scikit-learn, scaled to ``[-1, 1]`` and
+  up-sampled bilinearly to 28×28).
 
 ``ood_auroc_temperature_scaled`` gives the same scores for the temperature-scaled model
 (logits :math:`f(x) / T`), i.e. the OOD figures of the model whose ``ece_temperature_scaled`` is
-reported.
+reported. The samples and the OOD sets are drawn with ``--seed``. ``train_seconds`` is the wall
+time of our training (Lightning's :class:`~lightning.pytorch.callbacks.Timer`, from the start to
+the end of the training loop), ``baseline_train_seconds`` the baseline's; ``run_seconds`` that of
+the whole benchmark (both trainings and every evaluation). ``report`` keeps the recipe's own
+end-of-fit report (:class:`~structebm.training.image_label_report.ImageLabelReport`), whose
+sample grid is copied beside the JSON file as ``<name>_samples.png``; ``command`` and
+``baseline_command`` are the two ``structebm`` command lines.
 
-Both trainings see the same training batches (optionally translated by up to ``--max-shift``
-pixels, :class:`~structebm.data.mnist.MNISTDataModule`'s ``max_shift``; off by default) and use Adam with
-a cosine decay of the learning rate over ``--epochs`` (default 6, stepped per epoch). ``train_seconds`` is the wall time of our ``Trainer.fit``; ``run_seconds`` that of
-the whole benchmark (both trainings and every evaluation).
-
-Run: ``python benchmarks/image_label.py --out results/image_label.json`` (also writes ``.md``);
-``--max-steps`` and ``--num-train`` make quick runs.
+Run: ``python benchmarks/image_label.py --out results/image_label.json --threads 1`` (also writes
+``.md``); ``--max-steps`` and ``--num-train`` make quick runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib
+import inspect
 import json
+import shlex
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
-import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+import yaml
+from lightning.pytorch.callbacks import Timer
 from sklearn.datasets import load_digits
-from torch import Tensor, nn
+from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table  # noqa: E402
 
+from structebm.cli import build_cli  # noqa: E402
 from structebm.data.mnist import MNISTDataModule, load_mnist, scale_images  # noqa: E402
 from structebm.data.shifted_images import shifted_image_sets  # noqa: E402
-from structebm.energies.cnn import ConvNet  # noqa: E402
-from structebm.energies.image_label import ClassifierEnergy, ImageGivenLabel, LabelGivenImage  # noqa: E402
+from structebm.energies.image_label import ClassifierEnergy, LabelGivenImage  # noqa: E402
 from structebm.evaluation.calibration import expected_calibration_error  # noqa: E402
 from structebm.evaluation.ood import auroc_table, logit_scores  # noqa: E402
 from structebm.evaluation.temperature import fit_temperature  # noqa: E402
-from structebm.objectives.base import Objective  # noqa: E402
-from structebm.objectives.combined import Combined, ObjectiveTerm  # noqa: E402
-from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
-from structebm.objectives.exact_nll import ExactNLL  # noqa: E402
-from structebm.samplers.chains import ReplayBuffer  # noqa: E402
-from structebm.samplers.class_gaussian import ClassGaussianReplayBuffer  # noqa: E402
-from structebm.samplers.langevin import langevin  # noqa: E402
-from structebm.spaces import ContinuousSpace  # noqa: E402
 from structebm.samplers.class_conditional import class_conditional_samples  # noqa: E402
-from structebm.training.module import EBMModule  # noqa: E402
+from structebm.training.image_label_report import ImageLabelReport  # noqa: E402
 
 K = 10
 IMAGE = (1, 28, 28)
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "image_label"
+OURS = (RECIPES / "base.yaml",)
+BASELINE = (RECIPES / "base.yaml", RECIPES / "classifier.yaml")
+TIMER = 'trainer.callbacks+={"class_path": "lightning.pytorch.callbacks.Timer", "init_args": {"interval": "step"}}'
+"""Appended to the recipe's callbacks: times the training loop of both models alike."""
 
 
-def make_energy(seed: int, widths: Sequence[int]) -> ClassifierEnergy:
-    torch.manual_seed(seed)
-    return ClassifierEnergy(ConvNet(in_channels=1, out_features=K, widths=widths), K)
+def merged_config(configs: Sequence[Path]) -> dict[str, Any]:
+    """The YAML files merged in order as ``--config`` layers them: mappings merge key by key, a later
+    value (a list included) replaces an earlier one."""
+
+    def merge(into: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+        for key, value in layer.items():
+            into[key] = merge(into[key], value) if isinstance(value, dict) and isinstance(into.get(key), dict) else value
+        return into
+
+    config: dict[str, Any] = {}
+    for path in configs:
+        config = merge(config, yaml.safe_load(path.read_text()) or {})
+    return config
 
 
-def jem_objective(args: argparse.Namespace, data: MNISTDataModule) -> Combined:
-    """``classify`` (exact NLL of ``y`` given ``x``) plus ``generate`` (PCD of ``x`` given ``y``, weight ``--generate-weight``)."""
-    space = ContinuousSpace(IMAGE, low=-1.0, high=1.0)
-    if args.gaussian_restarts > 0:
-        data.setup("fit")
-        train_set = data.train_set
-        buffer: ReplayBuffer = ClassGaussianReplayBuffer(
-            space, scale_images(train_set.images), train_set.labels, K, args.gaussian_restarts,
-            capacity=10_000, reinit_prob=args.reinit_prob,
-        )
-    else:
-        buffer = ReplayBuffer(space, capacity=10_000, reinit_prob=args.reinit_prob, num_classes=K)
-    contrastive = ContrastiveDivergence(
-        langevin, buffer, num_steps=args.langevin_steps, generator_seed=args.seed,
-        sampler_options={"step_size": args.step_size, "noise_scale": args.noise_scale, "bounds": (-1.0, 1.0)},
-        energy_magnitude_weight=args.energy_magnitude_weight,
-    )
-    return Combined([
-        ObjectiveTerm("classify", ExactNLL(), view=LabelGivenImage, batch_order=[1, 0]),
-        ObjectiveTerm("generate", contrastive, view=ImageGivenLabel, weight=args.generate_weight),
-    ])
+def num_train_keys(config: dict[str, Any], num_train: int) -> list[str]:
+    """``KEY=num_train`` for the data module and for every class under ``model`` whose constructor takes
+    ``num_train`` (a part fitted on the training split, which must see the same images)."""
+
+    def classes(node: Any, path: str) -> Iterator[tuple[str, str]]:
+        if isinstance(node, dict):
+            if isinstance(node.get("class_path"), str):
+                yield path, node["class_path"]
+            for key, value in node.items():
+                yield from classes(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from classes(value, f"{path}.{index}")
+
+    keys = [f"data.init_args.num_train={num_train}"]
+    for path, class_path in classes(config.get("model", {}), "model"):
+        module, _, name = class_path.rpartition(".")
+        if "num_train" in inspect.signature(getattr(importlib.import_module(module), name)).parameters:
+            keys.append(f"{path}.init_args.num_train={num_train}")
+    return keys
 
 
-def train(energy: nn.Module, objective: Objective, data: MNISTDataModule, args: argparse.Namespace) -> float:
-    """Fit and return the wall time of ``Trainer.fit`` in seconds."""
-    module = EBMModule(
-        energy, objective, optimizer=lambda params: torch.optim.Adam(params, lr=args.lr),
-        # cosine decay of the learning rate to zero over the epochs (stepped once per epoch)
-        lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs),
-    )
-    trainer = pl.Trainer(
-        max_epochs=args.epochs, max_steps=args.max_steps, accelerator="cpu", devices=1, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        limit_val_batches=0, gradient_clip_val=10.0,
-    )
-    begin = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    return time.perf_counter() - begin
+def fit_arguments(configs: Sequence[Path], keys: Sequence[str]) -> tuple[list[str], set[str]]:
+    """The ``structebm fit`` arguments: the configs, then every ``KEY=VALUE`` of ``keys`` in order.
+
+    A key with an entry number among its parts (``model.objective.init_args.terms.1.init_args.weight``)
+    is set in a copy of the list the configs give (``...terms``), and that list is passed as one
+    argument after the others. Returns the arguments and the keys skipped because the list has no
+    such entry.
+    """
+    config, lists, changed, skipped = merged_config(configs), {}, set(), set()
+    arguments = [part for path in configs for part in ("--config", str(path))]
+    for item in keys:
+        key, _, value = item.partition("=")
+        parts = key.split(".")
+        first = next((i for i, part in enumerate(parts) if part.isdigit()), None)
+        if first is None:
+            arguments.append(f"--{item}")
+            continue
+        prefix = ".".join(parts[:first])
+        if prefix not in lists:
+            found: Any = config
+            for part in parts[:first]:
+                found = found.get(part) if isinstance(found, dict) else None
+            if not isinstance(found, list):
+                raise ValueError(f"image_label: {item}: {prefix} is not a list in {', '.join(map(str, configs))}")
+            lists[prefix] = copy.deepcopy(found)
+        node: Any = lists[prefix]
+        for part in parts[first:-1]:
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    skipped.add(item)
+                    break
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+        else:
+            if not isinstance(node, dict):
+                raise ValueError(f"image_label: {item}: {'.'.join(parts[:-1])} is not a mapping")
+            node[parts[-1]] = yaml.safe_load(value)
+            changed.add(prefix)
+    arguments += [f"--{prefix}={json.dumps(lists[prefix])}" for prefix in lists if prefix in changed]
+    return arguments, skipped
+
+
+def model_keys(args: argparse.Namespace, configs: Sequence[Path], seed: int, workdir: Path) -> list[str]:
+    """The config keys that ``args`` set for the model of ``configs``, trained with ``seed``."""
+    keys = [
+        f"seed_everything={seed}",
+        f"trainer.default_root_dir={workdir}",
+        f"trainer.logger.init_args.save_dir={workdir}",
+        f"trainer.enable_progress_bar={str(args.progress).lower()}",
+    ]
+    if args.epochs is not None:
+        keys += [f"trainer.max_epochs={args.epochs}", f"model.lr_scheduler.init_args.T_max={args.epochs}"]
+    if args.max_steps is not None:
+        keys.append(f"trainer.max_steps={args.max_steps}")
+    if args.num_train is not None:
+        keys += num_train_keys(merged_config(configs), args.num_train)
+    return [*keys, *args.override, TIMER]
 
 
 def sklearn_digits(n: int) -> Tensor:
@@ -184,24 +253,44 @@ def validation_temperature(energy: ClassifierEnergy, data: MNISTDataModule) -> f
     return fit_temperature(all_logits(energy, scale_images(data.val_set.images)), data.val_set.labels)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def callback_of(cli: Any, kind: type, required: bool = True) -> Any:
+    """The one callback of type ``kind`` in the trained ``cli``'s trainer (``None`` if absent and not ``required``)."""
+    found = [callback for callback in cli.trainer.callbacks if isinstance(callback, kind)]
+    if len(found) > 1 or (required and not found):
+        raise RuntimeError(f"image_label: the trainer needs one {kind.__name__} callback, found {len(found)}")
+    return found[0] if found else None
+
+
+def train(arguments: list[str]) -> tuple[Any, float]:
+    """``structebm fit`` with ``arguments``; the trained CLI and the seconds of its training loop."""
+    cli = build_cli(["fit", *arguments])
+    energy = cli.model.energy
+    if not isinstance(energy, ClassifierEnergy) or not isinstance(cli.datamodule, MNISTDataModule):
+        raise TypeError(
+            "image_label: the configs must give a ClassifierEnergy and an MNISTDataModule, got "
+            f"{type(energy).__name__} and {type(cli.datamodule).__name__}"
+        )
+    return cli, callback_of(cli, Timer).time_elapsed("train")
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     begin = time.perf_counter()
     torch.set_num_threads(args.threads)
-    data_for: Callable[[str], MNISTDataModule] = lambda state: MNISTDataModule(
-        batch_size=args.batch_size, state=state, num_train=args.num_train, seed=args.seed,
-        num_val=args.num_val, max_shift=args.max_shift,
-    )
-    ours, baseline = make_energy(args.seed, args.widths), make_energy(args.seed + 1, args.widths)
-    data = data_for("image")
-    train_seconds = train(ours, jem_objective(args, data), data, args)
-    baseline_seconds = train(LabelGivenImage(baseline), ExactNLL(), data_for("label"), args)
-    ours.eval()
-    baseline.eval()
+    command, skipped_ours = fit_arguments(OURS, model_keys(args, OURS, args.seed, workdir))
+    baseline_command, skipped_baseline = fit_arguments(BASELINE, model_keys(args, BASELINE, args.seed + 1, workdir))
+    unused = skipped_ours & skipped_baseline
+    if unused:
+        raise ValueError(f"image_label: no model's config has the list entry of {sorted(unused)}")
+    cli, train_seconds = train(command)
+    baseline_cli, baseline_seconds = train(baseline_command)
+    ours, baseline = cli.model.energy.eval(), baseline_cli.model.energy.eval()
 
     raw_images, test_labels = load_mnist("test")
     test_images = scale_images(raw_images)
-    scores = test_scores(ours, test_images, test_labels, validation_temperature(ours, data))
-    baseline_scores = test_scores(baseline, test_images, test_labels, validation_temperature(baseline, data))
+    scores = test_scores(ours, test_images, test_labels, validation_temperature(ours, cli.datamodule))
+    baseline_scores = test_scores(
+        baseline, test_images, test_labels, validation_temperature(baseline, baseline_cli.datamodule)
+    )
 
     generator = torch.Generator().manual_seed(args.seed)
     samples = class_conditional_samples(ours, IMAGE, args.samples_per_class, args.sample_steps, generator)
@@ -211,6 +300,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     sets = ood_sets(test_images, args.num_ood, args.seed)
     in_distribution = test_images[: args.num_ood]
+    report = callback_of(cli, ImageLabelReport, required=False)
+    if report is not None and report.report is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(report.report["sample_grid"], args.out.with_name(f"{args.out.stem}_samples.png"))
     return {
         **scores,
         "conditional_sample_accuracy": sample_accuracy,
@@ -223,8 +316,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "train_seconds": train_seconds,
         "baseline_train_seconds": baseline_seconds,
+        "train_steps": cli.trainer.global_step,
+        "baseline_train_steps": baseline_cli.trainer.global_step,
         "run_seconds": time.perf_counter() - begin,
-        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "report": None if report is None else report.report,
+        "command": shlex.join(["structebm", "fit", *command]),
+        "baseline_command": shlex.join(["structebm", "fit", *baseline_command]),
+        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
         "environment": environment(),
     }
 
@@ -246,55 +344,54 @@ def markdown(result: dict[str, Any]) -> str:
     return (
         "# MNIST image–label compatibility\n\n" + markdown_table(rows)
         + f"\nconditional_sample_accuracy (ours, judged by the baseline): {result['conditional_sample_accuracy']:.3f}\n\n"
+        + f"Ours: `{result['command']}`\n\nBaseline: `{result['baseline_command']}`\n\n"
         + f"_{details}_\n"
     )
 
 
-def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="JSON file to write (a .md table is written next to it)")
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--max-steps", type=int, default=-1, help="stop both trainings after this many steps")
-    parser.add_argument("--num-train", type=int, default=None, help="cap on training images (default: all 55,000)")
-    parser.add_argument("--num-val", type=int, default=5_000,
-                        help="training-file images held out (unused here; 0 trains on all 60,000)")
-    parser.add_argument("--max-shift", type=int, default=0,
-                        help="translate training images by up to this many pixels (both models)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128], help="ConvNet channel widths")
-    parser.add_argument("--langevin-steps", type=int, default=10, help="transitions per PCD training step")
-    parser.add_argument("--step-size", type=float, default=1.0, help="Langevin step size of the training chains")
-    parser.add_argument("--noise-scale", type=float, default=0.01, help="Langevin noise scale of the training chains")
-    parser.add_argument("--generate-weight", type=float, default=0.05,
-                        help="weight of the generative (PCD) term against the classification NLL")
-    parser.add_argument("--energy-magnitude-weight", type=float, default=0.01,
-                        help="weight of the squared-energy penalty of the PCD term")
-    parser.add_argument("--reinit-prob", type=float, default=0.05, help="probability that a PCD chain restarts")
-    parser.add_argument("--gaussian-restarts", type=float, default=0.7,
-                        help="fraction of restarts drawn from a Gaussian fitted to each class's training images "
-                             "(the rest from uniform noise)")
+    parser.add_argument("--out", required=True, type=Path, help="JSON file to write (a .md table is written next to it)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="trainer.max_epochs and the cosine schedule's T_max (default: the recipe's, 6)")
+    parser.add_argument("--max-steps", type=int, default=None, help="trainer.max_steps of both trainings")
+    parser.add_argument("--num-train", type=int, default=None,
+                        help="training images: data.init_args.num_train and the replay buffer's (default: all 55,000)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed_everything of ours (the baseline: seed + 1), the samples and the OOD sets")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="any further config key of both models, as for structebm fit (repeatable); an entry of "
+                             "a list by its number, e.g. model.objective.init_args.terms.1.init_args.weight=0.02")
     parser.add_argument("--sample-steps", type=int, default=200, help="transitions of each conditional sampling chain")
     parser.add_argument("--samples-per-class", type=int, default=20)
     parser.add_argument("--num-ood", type=int, default=1000, help="images per set in the OOD comparison")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (for logs)")
     args = parser.parse_args(argv)
-    if not args.out.endswith(".json"):
+    if args.out.suffix != ".json":
         parser.error(f"--out must end in .json, got {args.out}")
-    if not 1 <= args.num_ood <= 1797 or 2 * args.num_ood > 10_000:
-        parser.error("--num-ood must lie in [1, 1797] (the size of the sklearn digits set)")
+    for flag, value in (("--epochs", args.epochs), ("--max-steps", args.max_steps), ("--num-train", args.num_train)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be a positive integer, got {value}")
+    if args.sample_steps < 1 or args.samples_per_class < 1 or args.threads < 1:
+        parser.error("--sample-steps, --samples-per-class and --threads must be positive")
+    if not 1 <= args.num_ood <= 1797:
+        parser.error(f"--num-ood must lie in [1, 1797] (the size of the sklearn digits set), got {args.num_ood}")
+    for item in args.override:
+        if "=" not in item or not item.partition("=")[0]:
+            parser.error(f"--override takes KEY=VALUE, got {item!r}")
     return args
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = parse_args(argv)
-    result = run(args)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
-    print(json.dumps({k: v for k, v in result.items() if k not in ("settings", "environment")}, indent=2))
+    with tempfile.TemporaryDirectory(prefix="image_label_") as folder:
+        result = run(args, Path(folder))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("settings", "environment", "report")}, indent=2))
+    return result
 
 
 if __name__ == "__main__":
