@@ -33,6 +33,7 @@ __all__ = [
     "HasExactSample",
     "HasLocalMoves",
     "HasOneHotEnergy",
+    "HasSharedCondition",
     "require",
     "check_energy_output",
     "score",
@@ -133,6 +134,19 @@ class HasOneHotEnergy(Protocol):
     """
 
     def one_hot_energy(self, x_one_hot: Tensor, c: Optional[Tensor] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasSharedCondition(Protocol):
+    """Energies of several states under one condition each, computing what depends on the condition once.
+
+    ``energies_given_condition(x, c)[b, m] = E(x[b, m], c[b])`` for ``x`` of shape ``[B, M, *event]``
+    and a batch of ``B`` conditions; output ``[B, M]``. A CRF computes its emissions once per
+    sentence instead of once per labelling: objectives that score many labellings of one input
+    (:class:`~structebm.objectives.ranking_nce.RankingNCE`) use it when it is there.
+    """
+
+    def energies_given_condition(self, x: Tensor, c: Any = None) -> Tensor: ...
 
 
 def require(energy: Any, capability: type, needed_by: str) -> None:

@@ -135,6 +135,24 @@ class LinearChainCRF(Energy):
         self._check_labels(y, emissions, "LinearChainCRF.forward")
         return -linear_chain.sequence_score(emissions, self.transitions, self.start, self.end, y, mask, self.allowed)
 
+    def energies_given_condition(self, y: Tensor, c: Any = None) -> Tensor:
+        """Energies ``[B, M]`` of ``M`` labellings ``y [B, M, T]`` of each input, its emissions computed once
+        (:class:`~structebm.energies.base.HasSharedCondition`)."""
+        emissions, mask = self.potentials(c, "LinearChainCRF.energies_given_condition")
+        batch_size, length, _ = emissions.shape
+        if not isinstance(y, Tensor) or y.dim() != 3 or (y.shape[0], y.shape[2]) != (batch_size, length):
+            got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
+            raise ValueError(
+                f"LinearChainCRF.energies_given_condition: labels must have shape [{batch_size}, M, {length}], got {got}"
+            )
+        per_input = y.shape[1]
+        repeated_mask = None if mask is None else mask.repeat_interleave(per_input, 0)
+        scores = linear_chain.sequence_score(
+            emissions.repeat_interleave(per_input, 0), self.transitions, self.start, self.end,
+            y.reshape(batch_size * per_input, length), repeated_mask, self.allowed,
+        )
+        return -scores.reshape(batch_size, per_input)
+
     def log_partition(self, c: Any = None) -> Tensor:
         emissions, mask = self.potentials(c, "LinearChainCRF.log_partition")
         return linear_chain.log_partition(emissions, self.transitions, self.start, self.end, mask, self.allowed)

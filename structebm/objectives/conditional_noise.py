@@ -16,7 +16,9 @@ mode, so dropout never changes ``q`` between a draw and its scoring).
 Shapes:
     - ``sample(c, n, generator)``: ``[n, B, *event]`` for a batch of ``B`` conditions, ``[n, *event]``
       when ``c`` is ``None``;
-    - ``log_prob(y, c)``: ``[B]``.
+    - ``log_prob(y, c)``: ``[B]``;
+    - ``log_prob_given_condition(y, c)`` (optional): ``[B, M]`` for ``M`` labellings ``y [B, M, *event]``
+      of each input, the input's potentials and normaliser computed once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, Optional, Protocol, Union, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import HasExactSample, HasLogPartition, batch_size_of, require
+from structebm.energies.base import HasExactSample, HasLogPartition, HasSharedCondition, batch_size_of, require
 
 __all__ = ["ConditionalNoise", "ModelNoise", "LaggedModelNoise"]
 
@@ -80,6 +82,23 @@ class _FrozenEnergyNoise(nn.Module):
                 f"{tuple(log_z.shape)} do not match a batch of {batch_size_of(y)}"
             )
         return -values - log_z
+
+    @torch.no_grad()
+    def log_prob_given_condition(self, y: Tensor, c: Any) -> Optional[Tensor]:
+        """``log q(y[b, m] | c[b])`` ``[B, M]`` for ``y [B, M, *event]``, computing each input's emissions
+        and ``log Z`` once; ``None`` when the energy cannot share a condition
+        (:class:`~structebm.energies.base.HasSharedCondition`)."""
+        energy = self._energy(f"{type(self).__name__}.log_prob_given_condition")
+        if not isinstance(energy, HasSharedCondition):
+            return None
+        values = energy.energies_given_condition(y, c)
+        log_z = energy.log_partition(c)
+        if values.shape != tuple(y.shape[:2]) or log_z.shape != (y.shape[0],):
+            raise ValueError(
+                f"{type(self).__name__}.log_prob_given_condition: energies {tuple(values.shape)} and log_partition "
+                f"{tuple(log_z.shape)} do not match labellings {tuple(y.shape[:2])}"
+            )
+        return -values - log_z[:, None]
 
 
 class ModelNoise(_FrozenEnergyNoise):

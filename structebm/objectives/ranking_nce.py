@@ -23,7 +23,11 @@ self-normalised importance sampling from ``q``; it tends to the exact gradient a
 and the asymptotic variance is ``(1 + 1/K)`` times maximum likelihood's.
 
 The objective needs only the energy's ``forward``; the noise brings exact sampling and
-``log q`` (:class:`~structebm.objectives.conditional_noise.ConditionalNoise`).
+``log q`` (:class:`~structebm.objectives.conditional_noise.ConditionalNoise`). An energy that
+scores many labellings of one input at once
+(:class:`~structebm.energies.base.HasSharedCondition`, e.g. a CRF: emissions once per sentence)
+and a noise with ``log_prob_given_condition`` are scored ``[B, K + 1]`` at a time instead of on
+``B (K + 1)`` repeated inputs: the same loss for about ``1 / (K + 1)`` of the emission cost.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import batch_size_of, check_energy_output
+from structebm.energies.base import HasSharedCondition, batch_size_of, check_energy_output
 from structebm.objectives.base import LossOutput, check_data, split_batch
 from structebm.objectives.conditional_noise import ConditionalNoise
 from structebm.objectives.seeded import SeededObjective
@@ -108,34 +112,55 @@ class RankingNCE(SeededObjective):
             return draws.to(y.device)
         return draws.to(y.device).transpose(0, 1).reshape(n * k, *event)
 
-    def _log_q(self, y: Tensor, c: Any, where: str) -> Tensor:
-        values = self.noise.log_prob(y, c)
-        n = batch_size_of(y)
-        if not isinstance(values, Tensor) or values.shape != (n,):
+    @staticmethod
+    def _check_log_q(values: Any, shape: tuple[int, ...], where: str) -> Tensor:
+        if not isinstance(values, Tensor) or tuple(values.shape) != shape:
             got = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
-            raise ValueError(f"RankingNCE: noise.log_prob returned {got} for the {where}, expected ({n},)")
+            raise ValueError(f"RankingNCE: noise.log_prob returned {got} for the {where}, expected {shape}")
         if not torch.isfinite(values).all():
-            rows = (~torch.isfinite(values)).nonzero().flatten()[:8].tolist()
+            rows = (~torch.isfinite(values)).nonzero()[:, 0].unique()[:8].tolist()
             raise ValueError(f"RankingNCE: the {where} has zero probability under the noise in row(s) {rows}; the noise needs full support")
         return values
+
+    def _log_q(self, y: Tensor, y_noise: Tensor, c: Any) -> Tensor:
+        """``log q`` ``[B, K + 1]`` of the data (column 0) and of each row's noise draws ``[B K, *event]``."""
+        n, k = batch_size_of(y), self.num_noise
+        shared = getattr(self.noise, "log_prob_given_condition", None)
+        if c is not None and shared is not None:
+            labellings = torch.cat([y[:, None], y_noise.reshape(n, k, *y.shape[1:])], dim=1)
+            values = shared(labellings, c)
+            if values is not None:
+                self._check_log_q(values[:, :1], (n, 1), "data batch")
+                self._check_log_q(values[:, 1:], (n, k), "noise draws")
+                return values
+        c_noise = _rows(c, torch.arange(n, device=y.device).repeat_interleave(k))
+        data = self._check_log_q(self.noise.log_prob(y, c), (n,), "data batch")
+        noise = self._check_log_q(self.noise.log_prob(y_noise, c_noise), (n * k,), "noise draws")
+        return torch.cat([data[:, None], noise.reshape(n, k)], dim=1)
+
+    def _energies(self, energy: nn.Module, y: Tensor, y_noise: Tensor, c: Any) -> Tensor:
+        """Energies ``[B, K + 1]`` of the data (column 0) and of each row's noise draws."""
+        n, k = batch_size_of(y), self.num_noise
+        if c is not None and isinstance(energy, HasSharedCondition):
+            labellings = torch.cat([y[:, None], y_noise.to(y.dtype).reshape(n, k, *y.shape[1:])], dim=1)
+            values = energy.energies_given_condition(labellings, c)
+            return check_energy_output(values.reshape(-1), n * (k + 1), "RankingNCE: energy of data and noise").reshape(n, k + 1)
+        rows = torch.arange(n, device=y.device)
+        conditions = None if c is None else _rows(c, torch.cat([rows, rows.repeat_interleave(k)]))
+        states = torch.cat([y, y_noise.to(y.dtype)])
+        values = check_energy_output(energy(states, conditions), n * (k + 1), "RankingNCE: energy of data and noise")
+        return torch.cat([values[:n, None], values[n:].reshape(n, k)], dim=1)
 
     def forward(self, energy: nn.Module, batch: Any) -> LossOutput:
         y, c = split_batch(batch)
         check_data(y, "RankingNCE")
         if hasattr(self.noise, "refresh"):
             self.noise.refresh(energy)
-        n, k = batch_size_of(y), self.num_noise
-        rows = torch.arange(n, device=y.device)
-        repeated = rows.repeat_interleave(k)
-        c_noise = _rows(c, repeated)
         with torch.no_grad():
             y_noise = self.draw_noise(y, c, self.generator_for(y.device))
-            log_q = torch.cat([self._log_q(y, c, "data batch"), self._log_q(y_noise, c_noise, "noise draws")])
-        states = torch.cat([y, y_noise.to(y.dtype)])
-        conditions = None if c is None else _rows(c, torch.cat([rows, repeated]))
-        energies = check_energy_output(energy(states, conditions), n * (k + 1), "RankingNCE: energy of data and noise")
-        offsets = -energies - log_q.to(energies.dtype)
-        logits = torch.cat([offsets[:n, None], offsets[n:].reshape(n, k)], dim=1)  # [B, K + 1], data first
+            log_q = self._log_q(y, y_noise, c)
+        energies = self._energies(energy, y, y_noise, c)  # [B, K + 1], data first
+        logits = -energies - log_q.to(energies.dtype)
         log_weights = torch.log_softmax(logits, dim=1)
         loss = -log_weights[:, 0].mean()
         detached = logits.detach()
@@ -143,9 +168,9 @@ class RankingNCE(SeededObjective):
             loss,
             {
                 "accuracy": (detached[:, 0] >= detached[:, 1:].amax(dim=1)).float().mean(),
-                "energy_data": energies[:n].detach().mean(),
-                "energy_noise": energies[n:].detach().mean(),
-                "noise_nll": -log_q[:n].mean(),
+                "energy_data": energies[:, 0].detach().mean(),
+                "energy_noise": energies[:, 1:].detach().mean(),
+                "noise_nll": -log_q[:, 0].mean(),
                 "data_weight": log_weights[:, 0].detach().exp().mean(),
             },
         )

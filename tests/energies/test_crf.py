@@ -151,3 +151,22 @@ def test_bad_inputs_give_clear_errors():
         crf(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, 3))
     with pytest.raises(ValueError, match="allowed_transitions"):
         LinearChainCRF(3, allowed_transitions=torch.ones(2, 2, dtype=torch.bool))
+
+
+def test_energies_given_condition_equal_the_energies_of_repeated_inputs():
+    g = torch.Generator().manual_seed(4)
+    model = LinearChainCRF(3).double()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(generator=g)
+    emissions = torch.randn(2, 5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    mask = torch.arange(5)[None, :] < torch.tensor([5, 3])[:, None]
+    labellings = torch.randint(0, 3, (2, 4, 5), generator=g)
+    shared = model.energies_given_condition(labellings, (emissions, mask))
+    repeated = model(labellings.reshape(8, 5), (emissions.repeat_interleave(4, 0), mask.repeat_interleave(4, 0)))
+    torch.testing.assert_close(shared, repeated.reshape(2, 4))
+    (grad_shared,) = torch.autograd.grad(shared.sum(), emissions)
+    (grad_repeated,) = torch.autograd.grad(repeated.sum(), emissions)
+    torch.testing.assert_close(grad_shared, grad_repeated)
+    with pytest.raises(ValueError, match=r"labels must have shape \[2, M, 5\]"):
+        model.energies_given_condition(labellings[:, 0], (emissions, mask))

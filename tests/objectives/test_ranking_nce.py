@@ -209,3 +209,45 @@ def test_dict_and_tuple_conditions_are_repeated_row_by_row():
     for condition in ({"inputs": c, "mask": mask}, (c, mask)):
         objective.load_generator_state(torch.Generator().manual_seed(1).get_state())
         torch.testing.assert_close(objective(true_model(), (y, condition)).loss, plain)
+
+
+class _ForwardOnly(torch.nn.Module):
+    """The CRF seen through ``forward`` alone: it cannot share a condition between labellings."""
+
+    def __init__(self, model: LinearChainCRF) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, y, c=None):
+        return self.model(y, c)
+
+
+class _PlainNoise(torch.nn.Module):
+    """A noise with ``sample`` and ``log_prob`` only (no ``log_prob_given_condition``)."""
+
+    def __init__(self, noise: ModelNoise) -> None:
+        super().__init__()
+        self.noise = noise
+
+    def sample(self, c, n, generator=None):
+        return self.noise.sample(c, n, generator)
+
+    def log_prob(self, y, c=None):
+        return self.noise.log_prob(y, c)
+
+
+def test_scoring_labellings_per_input_gives_the_loss_and_gradient_of_repeated_inputs():
+    y, c = dataset(6, seed=10)
+    mask = torch.arange(LENGTH)[None, :] < torch.tensor([4, 2, 3, 1, 4, 3])[:, None]
+    condition = (c, mask)
+    model = true_model()
+    shared = RankingNCE(ModelNoise(crf(start=torch.ones(TAGS, dtype=torch.float64))), num_noise=3, generator_seed=2)
+    repeated = RankingNCE(_PlainNoise(ModelNoise(crf(start=torch.ones(TAGS, dtype=torch.float64)))), num_noise=3,
+                          generator_seed=2)
+    loss_shared = shared(model, (y, condition)).loss
+    grad_shared = torch.autograd.grad(loss_shared, parameters(model))
+    loss_repeated = repeated(_ForwardOnly(model), (y, condition)).loss
+    grad_repeated = torch.autograd.grad(loss_repeated, parameters(model))
+    torch.testing.assert_close(loss_shared, loss_repeated)
+    for a, b in zip(grad_shared, grad_repeated):
+        torch.testing.assert_close(a, b)
