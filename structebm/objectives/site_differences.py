@@ -37,7 +37,7 @@ from structebm.energies.base import MissingCapabilityError, check_energy_output
 from structebm.graphs.space import GraphSpace
 from structebm.graphs.state import DenseGraph
 
-__all__ = ["Estimator", "SiteDifferences", "site_differences", "choose_sites", "num_sites_of"]
+__all__ = ["Estimator", "SiteDifferences", "site_differences", "choose_sites", "num_sites_of", "graph_neighbours"]
 
 Estimator = Literal["exact", "gradient"]
 
@@ -94,8 +94,15 @@ def _graph_site_values(space: GraphSpace, x: DenseGraph) -> tuple[Tensor, Tensor
     return torch.cat([x.nodes, space.pair_values(x)], dim=1), legal
 
 
-def _exact_graph(energy: nn.Module, x: DenseGraph, c: Optional[Tensor], sites: Tensor, where: str) -> SiteDifferences:
-    space = _graph_space(energy, x, where)
+def graph_neighbours(space: GraphSpace, x: DenseGraph, sites: Tensor) -> tuple[Tensor, Tensor, Tensor, DenseGraph]:
+    """The legal single-site neighbours of graphs ``x`` at ``sites`` and where each belongs.
+
+    Shapes:
+        - sites: ``[B, S]`` site indices (``0..N-1`` slots, then pairs in ``upper_pairs`` order)
+        - returns ``mask [B, S, V]`` (legal values other than the current one; ``V = max(K, R) + 1``)
+          and, for each of its ``M`` true entries in row-major order, ``(b, s, v)`` as one ``[3, M]``
+          long tensor, the graph index ``b [M]`` and the neighbours, a ``DenseGraph`` of ``M`` graphs
+    """
     current, legal = _graph_site_values(space, x)
     current, legal = current.gather(1, sites), legal.gather(1, sites[:, :, None].expand(-1, -1, legal.shape[2]))
     mask = legal & (torch.arange(legal.shape[2], device=x.device) != current[:, :, None])
@@ -105,19 +112,25 @@ def _exact_graph(energy: nn.Module, x: DenseGraph, c: Optional[Tensor], sites: T
     rows, cols = space.upper_pairs(x.device)
     pair = (site - n).clamp_min(0)
     is_node = site < n
+    slot = site.clamp_max(n - 1)
     nodes, edges = x.nodes[b].clone(), x.edges[b].clone()
     m = torch.arange(b.shape[0], device=x.device)
-    nodes[m, site.clamp_max(n - 1)] = torch.where(is_node, v, nodes[m, site.clamp_max(n - 1)])
+    nodes[m, slot] = torch.where(is_node, v, nodes[m, slot])
     r, q = rows[pair], cols[pair]
     edge_value = torch.where(is_node, edges[m, r, q], v)
     edges[m, r, q] = edge_value
     edges[m, q, r] = edge_value
-    both = DenseGraph(torch.cat([x.nodes, nodes]), torch.cat([x.edges, edges]), torch.cat([x.nodes, nodes]) > 0)
+    return mask, torch.stack([b, s, v]), b, DenseGraph(nodes, edges, nodes > 0)
+
+
+def _exact_graph(energy: nn.Module, x: DenseGraph, c: Optional[Tensor], sites: Tensor, where: str) -> SiteDifferences:
+    mask, index, b, neighbours = graph_neighbours(_graph_space(energy, x, where), x, sites)
+    both = DenseGraph(torch.cat([x.nodes, neighbours.nodes]), torch.cat([x.edges, neighbours.edges]),
+                      torch.cat([x.mask, neighbours.mask]))
     c_both = None if c is None else torch.cat([c, c[b]])
     values = check_energy_output(energy(both, c_both), both.batch_size, f"{where}: energy of the states and their neighbours")
-    own, neighbours = values[: x.batch_size], values[x.batch_size:]
-    deltas = torch.zeros(mask.shape, dtype=values.dtype, device=values.device)
-    deltas = deltas.index_put((b, s, v), neighbours - own[b])
+    own, changed = values[: x.batch_size], values[x.batch_size:]
+    deltas = torch.zeros(mask.shape, dtype=values.dtype, device=values.device).index_put(tuple(index), changed - own[b])
     return SiteDifferences(deltas, mask, own, num_sites_of(x))
 
 
