@@ -134,12 +134,23 @@ def num_train_keys(config: dict[str, Any], num_train: int) -> list[str]:
     return keys
 
 
+def entry(node: Any, part: str, item: str) -> Any:
+    """``node[part]`` of a list (``None`` past its end) or of a mapping (an empty one added if absent)."""
+    if isinstance(node, list):
+        if not part.isdigit():
+            raise ValueError(f"image_label: {item}: {part!r} is not an entry number of a list")
+        return node[int(part)] if int(part) < len(node) else None
+    if isinstance(node, dict):
+        return node.setdefault(part, {})
+    raise ValueError(f"image_label: {item}: {part!r} lies below a value that is neither a list nor a mapping")
+
+
 def fit_arguments(configs: Sequence[Path], keys: Sequence[str]) -> tuple[list[str], set[str]]:
-    """The ``structebm fit`` arguments: the configs, then every ``KEY=VALUE`` of ``keys`` in order.
+    """The ``structebm fit`` arguments: the configs, every ``KEY=VALUE`` of ``keys`` in order, then :data:`TIMER`.
 
     A key with an entry number among its parts (``model.objective.init_args.terms.1.init_args.weight``)
-    is set in a copy of the list the configs give (``...terms``), and that list is passed as one
-    argument after the others. Returns the arguments and the keys skipped because the list has no
+    is set in a copy of the list the configs give (``...terms``), and that list is passed whole,
+    after the other keys. Returns the arguments and the keys skipped because their list has no
     such entry.
     """
     config, lists, changed, skipped = merged_config(configs), {}, set(), set()
@@ -161,20 +172,18 @@ def fit_arguments(configs: Sequence[Path], keys: Sequence[str]) -> tuple[list[st
             lists[prefix] = copy.deepcopy(found)
         node: Any = lists[prefix]
         for part in parts[first:-1]:
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    skipped.add(item)
-                    break
-                node = node[int(part)]
-            else:
-                node = node.setdefault(part, {})
-        else:
-            if not isinstance(node, dict):
-                raise ValueError(f"image_label: {item}: {'.'.join(parts[:-1])} is not a mapping")
-            node[parts[-1]] = yaml.safe_load(value)
-            changed.add(prefix)
+            node = entry(node, part, item)
+            if node is None:
+                break
+        if node is None or (isinstance(node, list) and entry(node, parts[-1], item) is None):
+            skipped.add(item)
+            continue
+        if not isinstance(node, (list, dict)):
+            raise ValueError(f"image_label: {item}: {'.'.join(parts[:-1])} is neither a list nor a mapping")
+        node[int(parts[-1]) if isinstance(node, list) else parts[-1]] = yaml.safe_load(value)
+        changed.add(prefix)
     arguments += [f"--{prefix}={json.dumps(lists[prefix])}" for prefix in lists if prefix in changed]
-    return arguments, skipped
+    return [*arguments, f"--{TIMER}"], skipped
 
 
 def model_keys(args: argparse.Namespace, configs: Sequence[Path], seed: int, workdir: Path) -> list[str]:
@@ -191,7 +200,7 @@ def model_keys(args: argparse.Namespace, configs: Sequence[Path], seed: int, wor
         keys.append(f"trainer.max_steps={args.max_steps}")
     if args.num_train is not None:
         keys += num_train_keys(merged_config(configs), args.num_train)
-    return [*keys, *args.override, TIMER]
+    return [*keys, *args.override]
 
 
 def sklearn_digits(n: int) -> Tensor:
