@@ -54,7 +54,7 @@ from structebm.chem.vocab import AtomVocabulary, get_vocabulary  # noqa: E402
 from structebm.energies.graph import RelationalGraphEnergy  # noqa: E402
 
 SECTIONS = (
-    "gwg.energy_forward", "gwg.energy_backward", "gwg.site_gradient", "gwg.proposal", "gwg.draw_change",
+    "gwg.energy_forward", "gwg.energy_backward", "gwg.energy_and_grad", "gwg.site_gradient", "gwg.proposal", "gwg.draw_change",
     "gwg.apply_change", "gwg.accept_reject", "gwg.step_info",
 )
 

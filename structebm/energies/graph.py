@@ -50,10 +50,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from structebm.energies.base import Energy
+from structebm.energies.graph_gradient import graph_energy_and_grad
 from structebm.energies.graph_layers import FeatureModulation, RelationalGraphConv, linear_layer
 from structebm.graphs.state import DenseGraph
 
-__all__ = ["RelationalGraphEnergy", "HasGraphOneHotEnergy", "GraphFeatures"]
+__all__ = ["RelationalGraphEnergy", "HasGraphOneHotEnergy", "HasGraphOneHotEnergyGradient", "GraphFeatures"]
 
 Readout = Literal["sum", "mean"]
 
@@ -67,6 +68,21 @@ class HasGraphOneHotEnergy(Protocol):
     """
 
     def graph_one_hot_energy(self, nodes_one_hot: Tensor, edges_one_hot: Tensor, c: Optional[Tensor] = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasGraphOneHotEnergyGradient(Protocol):
+    """The energy of exact or relaxed one-hot graphs and its gradients in both, from one evaluation.
+
+    ``graph_one_hot_energy_and_grad(nodes_one_hot, edges_one_hot, c, edges)`` returns detached
+    ``(E [B], dE/d nodes_one_hot [B, N, K+1], dE/d edges_one_hot [B, N, N, R+1])``, the values that
+    autograd gives for ``graph_one_hot_energy(...).sum()``, up to rounding. ``edges [B, N, N]``, when
+    given, are the exact graphs that ``edges_one_hot`` encodes (an energy may use them to go faster).
+    """
+
+    def graph_one_hot_energy_and_grad(
+        self, nodes_one_hot: Tensor, edges_one_hot: Tensor, c: Optional[Tensor] = None, edges: Optional[Tensor] = None
+    ) -> tuple[Tensor, Tensor, Tensor]: ...
 
 
 @runtime_checkable
@@ -188,7 +204,25 @@ class RelationalGraphEnergy(Energy):
 
     def graph_one_hot_energy(self, nodes_one_hot: Tensor, edges_one_hot: Tensor, c: Optional[Tensor] = None) -> Tensor:
         """Energy of relaxed one-hot graphs (differentiable in both inputs)."""
-        where = "RelationalGraphEnergy.graph_one_hot_energy"
+        self._check_one_hots(nodes_one_hot, edges_one_hot, "graph_one_hot_energy")
+        return self._energy(nodes_one_hot, edges_one_hot, self._checked_condition(c, nodes_one_hot.shape[0], "graph_one_hot_energy"))
+
+    def graph_one_hot_energy_and_grad(
+        self, nodes_one_hot: Tensor, edges_one_hot: Tensor, c: Optional[Tensor] = None, edges: Optional[Tensor] = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Energy ``[B]`` of (relaxed) one-hot graphs and its gradients in both inputs, detached
+        (:func:`~structebm.energies.graph_gradient.graph_energy_and_grad`: the chain rule written out).
+        ``edges [B, N, N]``: the exact graphs that ``edges_one_hot`` encodes, if it is exact."""
+        self._check_one_hots(nodes_one_hot, edges_one_hot, "graph_one_hot_energy_and_grad")
+        if edges is not None and (not isinstance(edges, Tensor) or edges.shape != edges_one_hot.shape[:3]):
+            got = tuple(edges.shape) if isinstance(edges, Tensor) else type(edges).__name__
+            raise ValueError(
+                f"RelationalGraphEnergy.graph_one_hot_energy_and_grad: edges must be {list(edges_one_hot.shape[:3])}, got {got}"
+            )
+        return graph_energy_and_grad(self, nodes_one_hot, edges_one_hot, c, edges)
+
+    def _check_one_hots(self, nodes_one_hot: Tensor, edges_one_hot: Tensor, name: str) -> None:
+        where = f"RelationalGraphEnergy.{name}"
         if not isinstance(nodes_one_hot, Tensor) or not isinstance(edges_one_hot, Tensor):
             raise TypeError(f"{where}: nodes_one_hot and edges_one_hot must be tensors")
         if not nodes_one_hot.is_floating_point() or not edges_one_hot.is_floating_point():
@@ -200,7 +234,6 @@ class RelationalGraphEnergy(Energy):
         expected = (batch_size, num_nodes, num_nodes, self.num_edge_types + 1)
         if edges_one_hot.shape != expected:
             raise ValueError(f"{where}: edges_one_hot must be {list(expected)}, got {tuple(edges_one_hot.shape)}")
-        return self._energy(nodes_one_hot, edges_one_hot, self._checked_condition(c, batch_size, "graph_one_hot_energy"))
 
     def _checked_condition(self, c: Optional[Tensor], batch_size: int, where: str) -> Optional[Tensor]:
         if self.condition_dim is None:

@@ -17,7 +17,7 @@ gradient.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -43,6 +43,10 @@ class PathProposal(NamedTuple):
     grad: Tensor
     accepted: Tensor
     acceptance_rate: Tensor
+    log_probs_at_x: tuple[Tensor, Tensor]
+    """``log_probs_of(grad, x)``: the proposal at ``x`` (the next step's where this one rejects)."""
+    log_probs_at_proposal: tuple[Tensor, Tensor]
+    """``log_probs_of(proposal grad, proposal)``: the next step's proposal where this one accepts."""
 
 
 def propose_and_accept(
@@ -55,18 +59,22 @@ def propose_and_accept(
     apply: ApplyChange,
     energy_and_grad: EnergyAndGrad,
     generator: torch.Generator,
+    log_probs_at_x: Optional[tuple[Tensor, Tensor]] = None,
 ) -> PathProposal:
     """Propose a ``num_flips``-change path from ``x`` and run the MH test (see the module docstring).
 
     Chains that are stuck at ``x`` (no legal change) always reject, with acceptance rate 0.
+    ``log_probs_at_x``, when given, is ``log_probs_of(grad, x)`` computed before: the previous
+    step's ``log_probs_at_proposal`` where it accepted, its ``log_probs_at_x`` where it rejected.
     """
     z = x
     log_q_forward = torch.zeros_like(energy)
     path = []  # (z_{t+1}, flat index of the change back to z_t)
-    immovable = None
-    for _ in range(num_flips):
-        log_probs, stuck = log_probs_of(grad, z)
-        immovable = stuck if immovable is None else immovable  # later z_t can always move back
+    if log_probs_at_x is None:
+        log_probs_at_x = log_probs_of(grad, x)
+    immovable = log_probs_at_x[1]  # later z_t can always move back
+    for flip in range(num_flips):
+        log_probs, _ = log_probs_at_x if flip == 0 else log_probs_of(grad, z)
         with record_function("gwg.draw_change"):
             choice = sample_categorical(log_probs, generator)
         log_q_forward = log_q_forward + log_probs.gather(1, choice[:, None]).squeeze(1)
@@ -76,7 +84,7 @@ def propose_and_accept(
     proposal_energy, proposal_grad = energy_and_grad(z)
     log_q_reverse = torch.zeros_like(proposal_energy)
     for z_next, reverse in path:
-        log_probs, _ = log_probs_of(proposal_grad, z_next)
+        log_probs, stuck = log_probs_of(proposal_grad, z_next)
         log_q_reverse = log_q_reverse + log_probs.gather(1, reverse[:, None]).squeeze(1)
 
     with record_function("gwg.accept_reject"):
@@ -84,4 +92,4 @@ def propose_and_accept(
         log_uniform = torch.rand(energy.shape[0], generator=generator, device=energy.device, dtype=energy.dtype).log()
         accepted = (log_uniform < log_ratio) & ~immovable
         acceptance_rate = torch.where(immovable, torch.zeros_like(log_ratio), log_ratio.clamp(max=0.0).exp())
-    return PathProposal(z, proposal_energy, proposal_grad, accepted, acceptance_rate)
+    return PathProposal(z, proposal_energy, proposal_grad, accepted, acceptance_rate, log_probs_at_x, (log_probs, stuck))

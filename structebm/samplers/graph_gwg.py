@@ -23,6 +23,7 @@ proposal uses the same legality masks, and a legal move's reverse is legal, so t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -31,7 +32,7 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 
 from structebm.energies.base import require
-from structebm.energies.graph import HasGraphOneHotEnergy
+from structebm.energies.graph import HasGraphOneHotEnergy, HasGraphOneHotEnergyGradient
 from structebm.graphs.space import GraphSpace
 from structebm.graphs.state import DenseGraph
 from structebm.samplers._categorical import float_dtype_of
@@ -39,7 +40,21 @@ from structebm.samplers._graph_sites import check_shape, check_space, check_star
 from structebm.samplers._path_proposal import propose_and_accept
 from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo, check_positive
 
-__all__ = ["graph_gibbs_with_gradients"]
+__all__ = ["GraphGWGState", "graph_gibbs_with_gradients"]
+
+
+@dataclass
+class GraphGWGState(ChainState):
+    """:class:`~structebm.samplers.base.ChainState` with the proposal at ``x`` kept for the next step.
+
+    Attributes:
+        proposal: the proposal's log-probabilities ``[B, S]`` at ``x`` under ``grad`` and the
+            chains with no legal change ``[B]``. A step computes it at its proposal anyway (for the
+            reverse move), so where the step accepts, the next step's proposal costs nothing; where
+            it rejects, the old one stands. ``None``: computed when needed.
+    """
+
+    proposal: Optional[tuple[Tensor, Tensor]] = None
 
 
 class _SiteGradient:
@@ -56,20 +71,29 @@ class _SiteGradient:
         self, energy: nn.Module, x: DenseGraph, c: Optional[Tensor], dtype: torch.dtype, where: str
     ) -> tuple[Tensor, Tensor]:
         """Energy ``[B]`` and its gradient in the one-hot value of every site ``[B, S]``."""
-        with torch.enable_grad():
-            with record_function("gwg.energy_forward"):
-                nodes_one_hot, edges_one_hot = (t.requires_grad_(True) for t in self.space.one_hot(x, dtype))
-                values = energy.graph_one_hot_energy(nodes_one_hot, edges_one_hot, c)
+        if isinstance(energy, HasGraphOneHotEnergyGradient):
+            with record_function("gwg.energy_and_grad"):
+                values, node_grad, edge_grad = energy.graph_one_hot_energy_and_grad(*self.space.one_hot(x, dtype), c, x.edges)
                 check_shape(values, x.batch_size, where)
-            with record_function("gwg.energy_backward"):
-                node_grad, edge_grad = torch.autograd.grad(values.sum(), (nodes_one_hot, edges_one_hot))
+        else:
+            with torch.enable_grad():
+                with record_function("gwg.energy_forward"):
+                    nodes_one_hot, edges_one_hot = (t.requires_grad_(True) for t in self.space.one_hot(x, dtype))
+                    values = energy.graph_one_hot_energy(nodes_one_hot, edges_one_hot, c)
+                    check_shape(values, x.batch_size, where)
+                with record_function("gwg.energy_backward"):
+                    node_grad, edge_grad = torch.autograd.grad(values.sum(), (nodes_one_hot, edges_one_hot))
         with record_function("gwg.site_gradient"):
-            rows, cols = self.space.upper_pairs(x.device)
-            pair_grad = edge_grad[:, rows, cols] + edge_grad[:, cols, rows]
+            pair_grad = (edge_grad + edge_grad.transpose(1, 2)).flatten(1, 2).index_select(1, self.upper_flat(x.device))
             grad = torch.cat([node_grad.flatten(1), pair_grad.flatten(1)], dim=1)
         if not (torch.isfinite(values).all() and torch.isfinite(grad).all()):
             raise ChainDivergedError(f"{where}: the one-hot energy or its gradient is not finite; regularise the energy")
         return values.detach(), grad.detach()
+
+    def upper_flat(self, device: torch.device) -> Tensor:
+        """``[P]`` flat indices ``i N + j`` of the edge sites ``i < j`` (row-major order)."""
+        rows, cols = self.space.upper_pairs(device)
+        return rows * self.space.max_nodes + cols
 
     def current(self, x: DenseGraph) -> Tensor:
         """``[B, S]`` bool: the entries of the values the sites hold now."""
@@ -159,7 +183,7 @@ def graph_gibbs_with_gradients(
         check_start(space, x, c, constrained, f"{name}.init")
         x = x.clone()
         values, grad = layout.of(energy, x, c, dtype, f"{name}.init")
-        return ChainState(x=x, c=c, energy=values, grad=grad, step=0)
+        return GraphGWGState(x=x, c=c, energy=values, grad=grad, step=0)
 
     def step(state: ChainState, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
         x, c = state.x, state.c
@@ -169,12 +193,18 @@ def graph_gibbs_with_gradients(
         move = propose_and_accept(
             x, state.energy, state.grad, num_flips, layout.inverse_temperature, layout.proposal_log_probs,
             layout.apply, lambda z: layout.of(energy, z, c, dtype, where), generator,
+            state.proposal if isinstance(state, GraphGWGState) else None,
         )
         with record_function("gwg.accept_reject"):
             new_x = move.proposal.where(move.accepted, x)
             new_energy = torch.where(move.accepted, move.energy, state.energy)
             new_grad = torch.where(move.accepted[:, None], move.grad, state.grad)
-        new_state = ChainState(x=new_x, c=c, energy=new_energy, grad=new_grad, step=state.step + 1)
+            (x_log_probs, x_stuck), (proposal_log_probs, proposal_stuck) = move.log_probs_at_x, move.log_probs_at_proposal
+            proposal = (
+                torch.where(move.accepted[:, None], proposal_log_probs, x_log_probs),
+                torch.where(move.accepted, proposal_stuck, x_stuck),
+            )
+        new_state = GraphGWGState(x=new_x, c=c, energy=new_energy, grad=new_grad, step=state.step + 1, proposal=proposal)
         with record_function("gwg.step_info"):
             info = step_info(
                 space, new_x, new_energy, grad_norm=new_grad.norm(dim=1), acceptance_rate=move.acceptance_rate,

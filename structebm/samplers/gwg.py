@@ -128,7 +128,7 @@ def gibbs_with_gradients(
             lambda grad, z: (_proposal_log_probs(grad, z, frozen, immovable), immovable),
             apply, lambda z: energy_and_grad(z, c, where), generator,
         )
-        proposal, proposal_energy, proposal_grad, accepted, acceptance_rate = move
+        proposal, proposal_energy, proposal_grad, accepted, acceptance_rate = move[:5]
 
         new_x = torch.where(accepted[:, None], proposal, x)
         new_energy = torch.where(accepted, proposal_energy, state.energy)
