@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import record_function
 
@@ -95,35 +94,27 @@ class _SiteGradient:
         rows, cols = self.space.upper_pairs(device)
         return rows * self.space.max_nodes + cols
 
-    def current(self, x: DenseGraph) -> Tensor:
-        """``[B, S]`` bool: the entries of the values the sites hold now."""
-        nodes = F.one_hot(x.nodes, self.space.num_node_values).flatten(1)
-        edges = F.one_hot(self.space.pair_values(x), self.space.num_edge_values).flatten(1)
-        return torch.cat([nodes, edges], dim=1).bool()
-
-    def legal(self, x: DenseGraph) -> Tensor:
-        """``[B, S]`` bool: legal values of every site."""
-        nodes = self.space.legal_node_values(x, self.constrained).flatten(1)
-        edges = self.space.legal_edge_values(x, self.constrained).flatten(1)
-        return torch.cat([nodes, edges], dim=1)
-
     @record_function("gwg.proposal")
     def proposal_log_probs(self, grad: Tensor, z: DenseGraph) -> tuple[Tensor, Tensor]:
         """Log-probabilities ``[B, S]`` of every legal change of ``z`` and the chains with none ``[B]``."""
         space = self.space
-        node_grad = grad[:, : self.node_part].view(z.batch_size, space.max_nodes, space.num_node_values)
-        edge_grad = grad[:, self.node_part :].view(z.batch_size, space.num_pairs, space.num_edge_values)
-        held = torch.cat(
-            [
-                node_grad.gather(2, z.nodes[:, :, None]).expand_as(node_grad).flatten(1),
-                edge_grad.gather(2, space.pair_values(z)[:, :, None]).expand_as(edge_grad).flatten(1),
-            ],
-            dim=1,
+        parts = (  # (gradient [B, sites, values], values held [B, sites], legal values [B, sites, values])
+            (grad[:, : self.node_part].view(z.batch_size, space.max_nodes, space.num_node_values), z.nodes,
+             space.legal_node_values(z, self.constrained)),
+            (grad[:, self.node_part :].view(z.batch_size, space.num_pairs, space.num_edge_values), space.pair_values(z),
+             space.legal_edge_values(z, self.constrained)),
         )
-        allowed = self.legal(z) & ~self.current(z)
+        logits, allowed = [], []
+        for part_grad, held, legal in parts:
+            change = part_grad - part_grad.gather(2, held[:, :, None])  # first-order change g_sk - g_s,held
+            logits.append((-0.5 * self.inverse_temperature * change).flatten(1))
+            values = torch.arange(part_grad.shape[2], device=held.device)
+            allowed.append((legal & (values != held[:, :, None])).flatten(1))
+        allowed = torch.cat(allowed, dim=1)
+        logits = torch.cat(logits, dim=1)
         immovable = ~allowed.any(dim=1)
-        logits = (-0.5 * self.inverse_temperature * (grad - held)).masked_fill(~allowed, float("-inf"))
-        logits = logits.masked_fill(immovable[:, None], 0.0)  # dummy proposal; such chains always reject
+        logits = logits.masked_fill_(~allowed, float("-inf"))
+        logits = logits.masked_fill_(immovable[:, None], 0.0)  # dummy proposal; such chains always reject
         return torch.log_softmax(logits, dim=1), immovable
 
     @record_function("gwg.apply_change")
