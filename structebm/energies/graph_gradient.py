@@ -172,10 +172,9 @@ def graph_energy_and_grad(
             d_message = (delta @ stacked).view(batch_size, num_nodes * relations, -1)  # [B, N R, in]
             d_h = adjacency.transpose(d_message, d_h + delta @ self_weight)
             d_adjacency.baddbmm_(d_message, h_in.transpose(1, 2))
-        edge_grad = torch.zeros_like(edges_one_hot)
-        edge_grad[..., 1:] = d_adjacency.view(batch_size, num_nodes, relations, num_nodes).permute(0, 1, 3, 2)
         d_inputs = d_h @ energy.embedding.weight  # [B, N, K+1 (+ features)]
         node_grad += d_inputs[..., :num_values]
+        edge_grad = None
         if energy.features is not None:
             outputs, grads = [node_features], [d_inputs[..., num_values:]]
             if energy.term_log_weight is not None:
@@ -189,6 +188,9 @@ def graph_energy_and_grad(
                 )
             if feature_node_grad is not None:
                 node_grad += feature_node_grad
-            if feature_edge_grad is not None:
-                edge_grad += feature_edge_grad
+            if feature_edge_grad is not None:  # written into below: a fresh, dense tensor
+                edge_grad = feature_edge_grad.contiguous()
+        if edge_grad is None:
+            edge_grad = torch.zeros_like(edges_one_hot)
+        edge_grad[..., 1:] += d_adjacency.view(batch_size, num_nodes, relations, num_nodes).permute(0, 1, 3, 2)
     return values, node_grad, edge_grad

@@ -83,16 +83,18 @@ class _SiteGradient:
                 with record_function("gwg.energy_backward"):
                     node_grad, edge_grad = torch.autograd.grad(values.sum(), (nodes_one_hot, edges_one_hot))
         with record_function("gwg.site_gradient"):
-            pair_grad = (edge_grad + edge_grad.transpose(1, 2)).flatten(1, 2).index_select(1, self.upper_flat(x.device))
+            upper, lower = self.pair_entries(x.device)
+            flat = edge_grad.flatten(1, 2)
+            pair_grad = flat.index_select(1, upper) + flat.index_select(1, lower)  # g_ij + g_ji
             grad = torch.cat([node_grad.flatten(1), pair_grad.flatten(1)], dim=1)
         if not (torch.isfinite(values).all() and torch.isfinite(grad).all()):
             raise ChainDivergedError(f"{where}: the one-hot energy or its gradient is not finite; regularise the energy")
         return values.detach(), grad.detach()
 
-    def upper_flat(self, device: torch.device) -> Tensor:
-        """``[P]`` flat indices ``i N + j`` of the edge sites ``i < j`` (row-major order)."""
+    def pair_entries(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Flat indices ``i N + j`` and ``j N + i`` ``[P]`` of the edge sites ``i < j`` (row-major order)."""
         rows, cols = self.space.upper_pairs(device)
-        return rows * self.space.max_nodes + cols
+        return rows * self.space.max_nodes + cols, cols * self.space.max_nodes + rows
 
     @record_function("gwg.proposal")
     def proposal_log_probs(self, grad: Tensor, z: DenseGraph) -> tuple[Tensor, Tensor]:
