@@ -44,7 +44,7 @@ __all__ = ["sample_molecules_given", "property_errors", "ConditionalMoleculeGene
 def sample_molecules_given(
     energy: nn.Module,
     vocabulary: AtomVocabulary,
-    c: Tensor,
+    c: Optional[Tensor],
     num_steps: int,
     generator: torch.Generator,
     method: GraphSamplerMethod = "gibbs_with_gradients",
@@ -53,28 +53,36 @@ def sample_molecules_given(
     connected_noise: bool = False,
     atom_prior: Optional[AtomPrior] = None,
     temperature: float = 1.0,
+    num_samples: Optional[int] = None,
 ) -> DenseMolGraph:
     """One molecule per row of ``c``: the end of a ``num_steps``-step chain from noise under that condition.
 
     As :func:`~structebm.chem.generation.sample_molecules`, with chain ``m`` targeting
-    :math:`e^{-E(G, c_m) / T}`; the energy is in eval mode while sampling.
+    :math:`e^{-E(G, c_m) / T}`; the energy is in eval mode while sampling. With ``c=None``
+    (an unconditional energy, the same chains for a baseline) give ``num_samples``.
 
     Shapes:
-        - c: ``[M, P]`` float (on the generator's device)
+        - c: ``[M, P]`` float (on the generator's device), or ``None``
         - returns ``DenseMolGraph`` with atoms ``[M, N]``, bonds ``[M, N, N]``
     """
-    if not isinstance(c, Tensor) or c.dim() != 2 or not c.is_floating_point() or c.shape[0] == 0:
+    if c is None:
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"sample_molecules_given: without c, num_samples must be a positive int, got {num_samples!r}")
+    elif not isinstance(c, Tensor) or c.dim() != 2 or not c.is_floating_point() or c.shape[0] == 0:
         got = tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__
         raise ValueError(f"sample_molecules_given: c must be a float tensor [M >= 1, P], got {got}")
+    elif num_samples is not None and num_samples != c.shape[0]:
+        raise ValueError(f"sample_molecules_given: num_samples={num_samples} but c has {c.shape[0]} rows")
+    total = c.shape[0] if c is not None else num_samples
     space = MolGraphSpace(vocabulary, valid_noise=True, connected_noise=connected_noise, atom_prior=atom_prior)
     sampler = graph_sampler(energy, space, method=method, constrained=constrained, temperature=temperature)
     was_training = energy.training
     energy.eval()
     pieces = []
     try:
-        for begin in range(0, c.shape[0], batch_size):
-            rows = c[begin: begin + batch_size]
-            state = sampler.init(space.noise(rows.shape[0], generator), rows)
+        for begin in range(0, total, batch_size):
+            rows = None if c is None else c[begin: begin + batch_size]
+            state = sampler.init(space.noise(min(batch_size, total - begin), generator), rows)
             for _ in range(num_steps):
                 state, _ = sampler.step(state, generator)
             check_chain_finite(state, f"sample_molecules_given ({method})")
