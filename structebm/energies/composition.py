@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import Energy
+from structebm.energies.base import Energy, batch_size_of
 
 __all__ = ["EnergySum"]
 
@@ -137,7 +137,7 @@ class EnergySum(Energy):
             got = f"{tuple(c.shape)} {c.dtype}" if isinstance(c, Tensor) else type(c).__name__
             reads = {index: chosen for index, chosen in enumerate(self.condition_columns) if chosen is not None}
             raise ValueError(
-                f"{name}: c must be a float tensor [{batch_size}, {self.condition_dim}] (term: columns read {reads}), got {got}"
+                f"{name}: c must be a float tensor [{batch_size}, {self.condition_dim}] (columns read by term: {reads}), got {got}"
             )
         return [None if chosen is None else c[:, chosen] for chosen in self.condition_columns]
 
@@ -148,8 +148,7 @@ class EnergySum(Energy):
         return total
 
     def forward(self, x: Any, c: Optional[Tensor] = None) -> Tensor:
-        batch_size = x.batch_size if hasattr(x, "batch_size") else x.shape[0]
-        conditions = self.term_conditions(c, batch_size)
+        conditions = self.term_conditions(c, batch_size_of(x))
         return self._weighted([term(x, ci) for term, ci in zip(self.terms, conditions)])
 
 
