@@ -65,6 +65,8 @@ def test_conditional_persistent_cd_trains_with_the_ordinary_trainer(tmp_path):
     assert torch.equal(values, data.test_properties[:2].repeat_interleave(3, dim=0))
     report = task.evaluate(energy, data, tmp_path, torch.device("cpu"))
     assert set(report["mae"]) == {"logp", "qed"} and 0 <= report["num_scored"] <= 6
+    assert set(report["mae_other_targets"]) == {"logp", "qed"}
+    assert "to other targets" in task.summary(report)
     assert "conditional/mae_qed" in task.logged(report)
 
 
