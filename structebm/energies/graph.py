@@ -38,6 +38,12 @@ reasons. Gibbs-with-gradients and Langevin need the gradient in *every* edge ent
 absent edges, which a sparse edge list does not hold. And on CPU the dense form is faster on
 molecule-sized graphs than torch-geometric ``RGCNConv`` layers together with building their
 sparse ``Batch`` (the measured figures are in ``docs/results/speed.md``).
+
+Samplers take the energy and its gradient in both one-hot tensors from
+:meth:`~RelationalGraphEnergy.graph_one_hot_energy_and_grad` (protocol
+:class:`HasGraphOneHotEnergyGradient`): the chain rule written out
+(:mod:`structebm.energies.graph_gradient`), which on exact graphs gathers the neighbours over
+the edge list and keeps only the adjacency gradient dense.
 """
 
 from __future__ import annotations
