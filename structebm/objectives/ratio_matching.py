@@ -6,7 +6,7 @@ The ratio of the model's probabilities of a state ``x`` and a single-site neighb
 objectives use only these differences at data points, so training draws no model samples.
 
 **Ratio matching** (Hyvärinen, "Some extensions of score matching", 2007, for binary data;
-here over every legal value of a categorical site, as in Lyu, UAI 2009) with
+here generalised to every legal value of a categorical site, which the argument below allows) with
 :math:`g(u) = 1/(1+u)`, so :math:`g(p_\\theta(x)/p_\\theta(y)) = \\sigma(-\\Delta)`:
 
 .. math::
