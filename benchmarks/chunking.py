@@ -28,7 +28,9 @@ the machine. Without ``--max-steps`` or ``--epochs`` each method trains for the 
 ``--budget-minutes`` (default 30) of training bought it on CoNLL-2000 (batch 32, 280 steps an
 epoch) in the run of 2026-11-30 in ``docs/results/chunking.md`` (two methods at a time on a
 2-core CPU, one thread each), :data:`THIRTY_MINUTE_STEPS` scaled by ``budget_minutes / 30``
-(the recipe's 30 epochs stop it first on smaller data).
+(the recipe's 30 epochs stop it first on smaller data; MiniLM's encoding, a fixed cost, is
+scaled with the rest). A wall-clock cap, if wanted, is Lightning's own:
+``--override trainer.max_time=00:00:30:00``.
 
 Scores: the recipe's :class:`~structebm.training.tagging_report.TaggingReport` (Viterbi on the
 test split) for the neural methods, :func:`~structebm.evaluation.tagging.tagging_scores` for
