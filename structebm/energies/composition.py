@@ -96,9 +96,15 @@ class EnergySum(Energy):
         - forward: the terms' ``x``; c ``[B, D]`` float (or ``None`` when no term reads it); output ``[B]``
     """
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "EnergySum":
+    def __new__(
+        cls,
+        terms: Sequence[nn.Module] = (),
+        weights: Optional[Sequence[float]] = None,
+        condition_columns: Optional[Sequence[Optional[Sequence[int]]]] = None,
+        condition_dim: Optional[int] = None,
+    ) -> "EnergySum":
+        """An instance of the subclass with the capabilities every term shares (``terms`` empty: a copy or unpickling)."""
         if cls is EnergySum:
-            terms = kwargs.get("terms", args[0] if args else ())
             shared = tuple(name for name in _CAPABILITIES if terms and all(callable(getattr(t, name, None)) for t in terms))
             cls = _SUM_CLASSES[shared]
         return super().__new__(cls)

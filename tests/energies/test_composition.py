@@ -178,3 +178,18 @@ def test_condition_shapes_and_missing_conditions_give_clear_errors():
         EnergySum([EdgeCount()], weights=[0.0])
     two = EnergySum([gnn, PropertyGuidance(EdgeCount())], condition_columns=[[0, 1], [2]])
     assert two.condition_dim == 3 and two(graphs, torch.zeros(5, 3)).shape == (5,)
+
+
+def test_a_sum_is_built_from_a_config_as_yaml_gives_it():
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser()
+    parser.add_argument("--energy", type=nn.Module)
+    gnn = {"class_path": "structebm.energies.graph.RelationalGraphEnergy",
+           "init_args": {"num_node_types": 4, "hidden": 8, "num_layers": 1}}
+    config = parser.parse_object({"energy": {"class_path": "structebm.energies.composition.EnergySum", "init_args": {
+        "terms": [{**gnn, "init_args": {**gnn["init_args"], "condition_dim": 1}}, gnn],
+        "weights": [1.0, 0.5], "condition_columns": [[0], None]}}})
+    energy = parser.instantiate_classes(config).energy
+    assert isinstance(energy, EnergySum) and isinstance(energy, HasGraphOneHotEnergy)
+    assert energy.condition_dim == 1 and energy.weights.tolist() == [1.0, 0.5]
