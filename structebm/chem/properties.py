@@ -27,8 +27,8 @@ units is normalised the same way and a normalised value read back in those units
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -59,11 +59,10 @@ def _sascorer():
             f"sa_score: RDKit's Contrib SA_Score is not installed (looked for {folder}/sascorer.py); "
             "install an RDKit build that ships Contrib (the rdkit wheels from PyPI do)"
         )
-    if folder not in sys.path:
-        sys.path.append(folder)
-    import sascorer  # noqa: PLC0415 - lives outside the package tree
-
-    return sascorer
+    spec = importlib.util.spec_from_file_location("sascorer", os.path.join(folder, "sascorer.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # reads fpscores.pkl.gz beside it
+    return module
 
 
 def sa_score(mol: Chem.Mol) -> float:
