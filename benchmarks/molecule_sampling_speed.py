@@ -242,7 +242,8 @@ def markdown(args: argparse.Namespace, payload: dict[str, Any]) -> str:
         f"{args.batch_size}, {args.threads} torch thread(s), energy {args.energy}.\n\n" + markdown_table(rows)
     )
     if "speedup" in payload["runs"]:
-        text += f"\nPaired speedup over the baseline (median over chunks): {payload['runs']['speedup']:.2f}\n"
+        text += (f"\nPaired speedup over the baseline (median over chunks): {payload['runs']['speedup']:.2f}; "
+                 f"identical samples: {payload['runs']['identical_samples']}\n")
     if payload.get("profile"):
         prof = payload["profile"]
         section_rows = [{"section": k, "ms_per_step": v, "share": prof["section_share"][k]}
