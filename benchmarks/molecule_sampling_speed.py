@@ -188,14 +188,16 @@ def score(graphs: DenseMolGraph, dataset: str, reference: Any, train_smiles: Seq
     return {**scores, "decode_seconds": decode_seconds}
 
 
-def timed_runs(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, DenseMolGraph]]:
-    """Time the chunks of this checkout (and of ``--baseline``, alternating); return timings and samples."""
+def timed_runs(args: argparse.Namespace, argv: Sequence[str]) -> tuple[dict[str, Any], dict[str, DenseMolGraph]]:
+    """Time the chunks of this checkout (and of ``--baseline``, alternating); return timings and samples.
+
+    ``argv``: this run's flags, which the baseline's worker process gets too."""
     chunks = Chunks(args)
     times: dict[str, list[float]] = {"current": []}
     baseline = None
     if args.baseline is not None:
         samples_file = Path(args.out).with_name(Path(args.out).stem + "_baseline_samples.pt")
-        command = [sys.executable, __file__, *sys.argv[1:], "--worker", str(samples_file)]
+        command = [sys.executable, __file__, *argv, "--worker", str(samples_file)]
         env = {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}
         baseline = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         if baseline.stdout.readline().strip() != "ready":
@@ -262,7 +264,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {"profile": profile(args) if args.profile else None}
-    runs, samples = timed_runs(args)
+    runs, samples = timed_runs(args, list(sys.argv[1:] if argv is None else argv))
     if args.score:
         from structebm.chem.evaluate import MoleculeReference
         from structebm.data.molecule_datamodule import MoleculeDataModule
