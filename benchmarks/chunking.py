@@ -15,8 +15,8 @@ then the ``--config`` files given (a task, e.g. ``pos_conll2000.yaml``), then th
 
 Flags only override config keys: ``--train`` / ``--test`` → ``data.init_args.train_path`` /
 ``test_path``; ``--word-column``, ``--tag-column`` → ``data.init_args.word_column``,
-``tag_column``; ``--extra-columns NAME=N ...`` → ``data.init_args.extra_columns`` (none given:
-words alone); ``--max-train-sentences`` / ``--max-test-sentences`` → the data's caps;
+``tag_column``; ``--extra-columns NAME=N ...`` → ``data.init_args.extra_columns`` (the flag
+with no ``NAME=N``: words alone); ``--max-train-sentences`` / ``--max-test-sentences`` → the data's caps;
 ``--max-steps`` → ``trainer.max_steps``; ``--epochs`` → ``trainer.max_epochs`` (and no step cap
 unless ``--max-steps`` is given); ``--seed`` → ``seed_everything``; ``--override KEY=VALUE`` →
 any other key, as for ``structebm fit``, applied to every method (an entry of a list by its
