@@ -25,7 +25,8 @@ The readout, the head and the embedding are differentiated by hand as well; the 
 (:class:`~structebm.energies.graph.GraphFeatures`), whose terms carry straight-through
 gradients, is differentiated by autograd, given the gradients in its outputs.
 
-Only the SiLU activation (the energy's default) is written out; with any other activation
+Only the SiLU activation (the energy's default) is written out; with any other activation, and
+under autocast (mixed precision, whose per-operation casts autograd follows),
 :func:`graph_energy_and_grad` uses autograd. Values and gradients are detached: this serves
 samplers, not training.
 """
@@ -114,7 +115,7 @@ def graph_energy_and_grad(
     encoding ``edges_one_hot`` is; the aggregation then runs over their edge list.
     """
     written_out = all(type(module) is nn.SiLU for module in (energy.activation, energy.head[1]))
-    if not written_out:
+    if not written_out or torch.is_autocast_enabled(nodes_one_hot.device.type):  # mixed precision: autograd's casts
         return _autograd_energy_and_grad(energy, nodes_one_hot, edges_one_hot, c)
     batch_size, num_nodes, num_values = nodes_one_hot.shape
     relations = energy.num_edge_types
