@@ -20,7 +20,7 @@ with no ``NAME=N``: words alone); ``--max-train-sentences`` / ``--max-test-sente
 ``--max-steps`` → ``trainer.max_steps``; ``--epochs`` → ``trainer.max_epochs`` (and no step cap
 unless ``--max-steps`` is given); ``--seed`` → ``seed_everything``; ``--override KEY=VALUE`` →
 any other key, as for ``structebm fit``, applied to every method (an entry of a list by its
-number, as in ``benchmarks/image_label.py``). The data module sets the tag count and the model's
+number, as in ``benchmarks/_recipe_runs.py``). The data module sets the tag count and the model's
 extra columns from the files (:meth:`~structebm.data.chunking.ChunkingDataModule.model_settings`).
 
 The training budget is a number of steps, not seconds, so that it does not depend on the load of
@@ -61,7 +61,7 @@ from lightning.pytorch.callbacks import Timer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_report  # noqa: E402
-from image_label import callback_of, fit_arguments  # noqa: E402
+from _recipe_runs import callback_of, fit_arguments  # noqa: E402
 from peers.crfsuite_peer import train_crfsuite  # noqa: E402
 
 from structebm.cli import build_cli  # noqa: E402

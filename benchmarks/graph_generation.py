@@ -35,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment  # noqa: E402
+from _recipe_runs import callback_of  # noqa: E402
 
 from structebm.cli import build_cli  # noqa: E402
 from structebm.graphs.draw import graph_comparison_png  # noqa: E402
@@ -98,18 +99,11 @@ def markdown(dataset: str, result: dict[str, Any]) -> str:
     return f"# Graph generation: {dataset}\n\n" + "\n".join(rows) + "\n"
 
 
-def the_report(cli: Any) -> GraphGenerationReport:
-    reports = [c for c in cli.trainer.callbacks if isinstance(c, GraphGenerationReport)]
-    if len(reports) != 1:
-        raise RuntimeError(f"graph_generation: the recipe needs one GraphGenerationReport, found {len(reports)}")
-    return reports[0]
-
-
 def train_and_score(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], list[str]]:
     """``structebm fit`` with the recipe; the report of its :class:`GraphGenerationReport`."""
     argv_fit = ["fit", *cli_args(args, workdir)]
     cli = build_cli(argv_fit)
-    callback = the_report(cli)
+    callback = callback_of(cli, GraphGenerationReport)
     if callback.report is None:
         raise RuntimeError("graph_generation: the recipe's GraphGenerationReport did not report")
     if args.save_energy is not None:
@@ -128,7 +122,7 @@ def load_and_score(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, A
     saved = torch.load(args.load_energy, map_location="cpu")
     cli.model.energy.load_state_dict(saved["energy"])
     cli.datamodule.setup("fit")
-    report, graphs, reference = the_report(cli).score(cli.model.energy, cli.datamodule, torch.device("cpu"))
+    report, graphs, reference = callback_of(cli, GraphGenerationReport).score(cli.model.energy, cli.datamodule, torch.device("cpu"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     graph_comparison_png(generated_networkx(graphs), reference, args.out.with_suffix(".png"))
     report.update(train_seconds=saved["train_seconds"], train_steps=saved["train_steps"], loaded_energy=str(args.load_energy))

@@ -56,7 +56,6 @@ Run: ``python benchmarks/image_label.py --out results/image_label.json --threads
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib
 import inspect
 import json
@@ -70,13 +69,13 @@ from typing import Any, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-import yaml
 from lightning.pytorch.callbacks import Timer
 from sklearn.datasets import load_digits
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table  # noqa: E402
+from _recipe_runs import callback_of, fit_arguments, merged_config  # noqa: E402
 
 from structebm.cli import build_cli  # noqa: E402
 from structebm.data.mnist import MNISTDataModule, load_mnist, scale_images  # noqa: E402
@@ -93,23 +92,6 @@ IMAGE = (1, 28, 28)
 RECIPES = Path(__file__).resolve().parent.parent / "recipes" / "image_label"
 OURS = (RECIPES / "base.yaml",)
 BASELINE = (RECIPES / "base.yaml", RECIPES / "classifier.yaml")
-TIMER = 'trainer.callbacks+={"class_path": "lightning.pytorch.callbacks.Timer", "init_args": {"interval": "step"}}'
-"""Appended to the recipe's callbacks: times the training loop of both models alike."""
-
-
-def merged_config(configs: Sequence[Path]) -> dict[str, Any]:
-    """The YAML files merged in order as ``--config`` layers them: mappings merge key by key, a later
-    value (a list included) replaces an earlier one."""
-
-    def merge(into: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
-        for key, value in layer.items():
-            into[key] = merge(into[key], value) if isinstance(value, dict) and isinstance(into.get(key), dict) else value
-        return into
-
-    config: dict[str, Any] = {}
-    for path in configs:
-        config = merge(config, yaml.safe_load(path.read_text()) or {})
-    return config
 
 
 def num_train_keys(config: dict[str, Any], num_train: int) -> list[str]:
@@ -132,58 +114,6 @@ def num_train_keys(config: dict[str, Any], num_train: int) -> list[str]:
         if "num_train" in inspect.signature(getattr(importlib.import_module(module), name)).parameters:
             keys.append(f"{path}.init_args.num_train={num_train}")
     return keys
-
-
-def entry(node: Any, part: str, item: str) -> Any:
-    """``node[part]`` of a list (``None`` past its end) or of a mapping (an empty one added if absent)."""
-    if isinstance(node, list):
-        if not part.isdigit():
-            raise ValueError(f"image_label: {item}: {part!r} is not an entry number of a list")
-        return node[int(part)] if int(part) < len(node) else None
-    if isinstance(node, dict):
-        return node.setdefault(part, {})
-    raise ValueError(f"image_label: {item}: {part!r} lies below a value that is neither a list nor a mapping")
-
-
-def fit_arguments(configs: Sequence[Path], keys: Sequence[str]) -> tuple[list[str], set[str]]:
-    """The ``structebm fit`` arguments: the configs, every ``KEY=VALUE`` of ``keys`` in order, then :data:`TIMER`.
-
-    A key with an entry number among its parts (``model.objective.init_args.terms.1.init_args.weight``)
-    is set in a copy of the list the configs give (``...terms``), and that list is passed whole,
-    after the other keys. Returns the arguments and the keys skipped because their list has no
-    such entry.
-    """
-    config, lists, changed, skipped = merged_config(configs), {}, set(), set()
-    arguments = [part for path in configs for part in ("--config", str(path))]
-    for item in keys:
-        key, _, value = item.partition("=")
-        parts = key.split(".")
-        first = next((i for i, part in enumerate(parts) if part.isdigit()), None)
-        if first is None:
-            arguments.append(f"--{item}")
-            continue
-        prefix = ".".join(parts[:first])
-        if prefix not in lists:
-            found: Any = config
-            for part in parts[:first]:
-                found = found.get(part) if isinstance(found, dict) else None
-            if not isinstance(found, list):
-                raise ValueError(f"image_label: {item}: {prefix} is not a list in {', '.join(map(str, configs))}")
-            lists[prefix] = copy.deepcopy(found)
-        node: Any = lists[prefix]
-        for part in parts[first:-1]:
-            node = entry(node, part, item)
-            if node is None:
-                break
-        if node is None or (isinstance(node, list) and entry(node, parts[-1], item) is None):
-            skipped.add(item)
-            continue
-        if not isinstance(node, (list, dict)):
-            raise ValueError(f"image_label: {item}: {'.'.join(parts[:-1])} is neither a list nor a mapping")
-        node[int(parts[-1]) if isinstance(node, list) else parts[-1]] = yaml.safe_load(value)
-        changed.add(prefix)
-    arguments += [f"--{prefix}={json.dumps(lists[prefix])}" for prefix in lists if prefix in changed]
-    return [*arguments, f"--{TIMER}"], skipped
 
 
 def model_keys(args: argparse.Namespace, configs: Sequence[Path], seed: int, workdir: Path) -> list[str]:
@@ -260,14 +190,6 @@ def validation_temperature(energy: ClassifierEnergy, data: MNISTDataModule) -> f
     if data.val_set is None or len(data.val_set) == 0:
         return 1.0
     return fit_temperature(all_logits(energy, scale_images(data.val_set.images)), data.val_set.labels)
-
-
-def callback_of(cli: Any, kind: type, required: bool = True) -> Any:
-    """The one callback of type ``kind`` in the trained ``cli``'s trainer (``None`` if absent and not ``required``)."""
-    found = [callback for callback in cli.trainer.callbacks if isinstance(callback, kind)]
-    if len(found) > 1 or (required and not found):
-        raise RuntimeError(f"image_label: the trainer needs one {kind.__name__} callback, found {len(found)}")
-    return found[0] if found else None
 
 
 def train(arguments: list[str]) -> tuple[Any, float]:

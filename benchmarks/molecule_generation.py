@@ -51,6 +51,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, markdown_table  # noqa: E402
+from _recipe_runs import callback_of  # noqa: E402
 
 from structebm.cli import build_cli  # noqa: E402
 from structebm.training.molecule_report import MoleculeGenerationReport  # noqa: E402
@@ -154,13 +155,6 @@ def config_args(args: argparse.Namespace, ablation: str, workdir: Path) -> list[
             *(f"--{key}" for key in keys)]
 
 
-def the_report(cli: Any) -> MoleculeGenerationReport:
-    reports = [c for c in cli.trainer.callbacks if isinstance(c, MoleculeGenerationReport)]
-    if len(reports) != 1:
-        raise RuntimeError(f"molecule_generation: the recipe needs one MoleculeGenerationReport, found {len(reports)}")
-    return reports[0]
-
-
 def violation_weights(energy: torch.nn.Module) -> Optional[dict[str, float]]:
     """The learned weights of the valence-excess and fragment terms (``None`` without chemistry features)."""
     weights = getattr(energy, "term_log_weight", None)
@@ -173,7 +167,7 @@ def train_and_score(args: argparse.Namespace, ablation: str, workdir: Path) -> d
     """``structebm fit`` with the recipe and the ablation's overrides; its report and command."""
     argv = ["fit", *config_args(args, ablation, workdir)]
     cli = build_cli(argv)
-    report = the_report(cli).report
+    report = callback_of(cli, MoleculeGenerationReport).report
     if report is None:
         raise RuntimeError(f"molecule_generation: the {ablation} run's report is missing")
     if args.save_energy is not None:
@@ -189,8 +183,8 @@ def load_and_score(args: argparse.Namespace, ablation: str, workdir: Path) -> di
     cli = build_cli(argv, run=False)
     cli.model.energy.load_state_dict(torch.load(args.load_energy, map_location="cpu", weights_only=True))
     cli.datamodule.setup("fit")
-    report = the_report(cli).task.evaluate(cli.model.energy, cli.datamodule, workdir / "report", torch.device("cpu"),
-                                            progress=args.progress)
+    task = callback_of(cli, MoleculeGenerationReport).task
+    report = task.evaluate(cli.model.energy, cli.datamodule, workdir / "report", torch.device("cpu"), progress=args.progress)
     return {**report, "train_seconds": None, "train_steps": None, "loaded_energy": str(args.load_energy),
             "violation_weights": violation_weights(cli.model.energy), "command": "structebm " + " ".join(argv)}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import chunking, image_label
+from benchmarks import _recipe_runs, chunking
 from benchmarks.peers.crfsuite_peer import sentence_features
 from structebm.cli import build_cli
 from structebm.data.conll import CONLL2000_FILES
@@ -70,7 +70,7 @@ def test_without_flags_each_method_runs_its_recipe_for_its_thirty_minute_steps(t
         "--config", str(recipes / "base.yaml"), "--config", str(recipes / "exact_nll.yaml"),
         "--config", str(recipes / "minilm.yaml"), "--seed_everything=0",
         f"--trainer.default_root_dir={tmp_path / 'minilm'}", f"--trainer.logger.init_args.save_dir={tmp_path / 'minilm'}",
-        "--trainer.enable_progress_bar=true", "--trainer.max_steps=5460", f"--{image_label.TIMER}",
+        "--trainer.enable_progress_bar=true", "--trainer.max_steps=5460", f"--{_recipe_runs.TIMER}",
     ]
     assert chunking.budget_keys(args, "exact_nll") == ["trainer.max_steps=7112"]
     half = chunking.parse_args(["--out", str(tmp_path / "r.json"), "--budget-minutes", "15"])

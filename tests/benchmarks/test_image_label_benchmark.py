@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import image_label
+from benchmarks import _recipe_runs, image_label
 from structebm.cli import build_cli
 from structebm.data.mnist import MNIST_FILES
 from structebm.data._files import fetch_file
@@ -50,7 +50,7 @@ def test_without_flags_the_recipe_runs_as_it_is(tmp_path):
     assert arguments == [
         "--config", str(image_label.RECIPES / "base.yaml"), "--seed_everything=0",
         f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}",
-        "--trainer.enable_progress_bar=true", f"--{image_label.TIMER}",
+        "--trainer.enable_progress_bar=true", f"--{_recipe_runs.TIMER}",
     ]
     assert not skipped
 
