@@ -34,8 +34,8 @@ from structebm.chem.graph_space import MolGraphSpace
 from structebm.chem.metrics import DecodedMolecules
 from structebm.chem.properties import PROPERTIES
 from structebm.chem.vocab import AtomVocabulary
-from structebm.samplers.base import check_chain_finite
-from structebm.samplers.graph_sampler import GraphSamplerMethod, graph_sampler
+from structebm.samplers.graph_generation import sample_graphs
+from structebm.samplers.graph_sampler import GraphSamplerMethod
 
 __all__ = ["sample_molecules_given", "property_errors", "ConditionalMoleculeGeneration"]
 
@@ -75,21 +75,9 @@ def sample_molecules_given(
         raise ValueError(f"sample_molecules_given: num_samples={num_samples} but c has {c.shape[0]} rows")
     total = c.shape[0] if c is not None else num_samples
     space = MolGraphSpace(vocabulary, valid_noise=True, connected_noise=connected_noise, atom_prior=atom_prior)
-    sampler = graph_sampler(energy, space, method=method, constrained=constrained, temperature=temperature)
-    was_training = energy.training
-    energy.eval()
-    pieces = []
-    try:
-        for begin in range(0, total, batch_size):
-            rows = None if c is None else c[begin: begin + batch_size]
-            state = sampler.init(space.noise(min(batch_size, total - begin), generator), rows)
-            for _ in range(num_steps):
-                state, _ = sampler.step(state, generator)
-            check_chain_finite(state, f"sample_molecules_given ({method})")
-            pieces.append(state.x.detach())
-    finally:
-        energy.train(was_training)
-    return DenseMolGraph.concatenate(pieces)
+    return sample_graphs(
+        energy, space, total, num_steps, generator, method, batch_size, c=c, constrained=constrained, temperature=temperature
+    )
 
 
 def property_errors(molecules: DecodedMolecules, targets: Tensor, names: Sequence[str]) -> dict[str, Any]:

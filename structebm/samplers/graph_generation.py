@@ -20,10 +20,10 @@ takes the space's sizes and its noise is fitted later (:meth:`GraphChainBuffer.f
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Optional
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from structebm.graphs.space import GraphSpace
@@ -74,9 +74,11 @@ def fitted_space(datamodule: Any) -> GraphSpace:
 def sample_graphs(
     energy: nn.Module, space: GraphSpace, num_samples: int, num_steps: int, generator: torch.Generator,
     method: GraphSamplerMethod = "gibbs_with_gradients", batch_size: int = 1000, progress: bool = False,
-    **options: Any,
+    c: Optional[Tensor] = None, **options: Any,
 ) -> DenseGraph:
     """``num_samples`` graphs, each the end of a ``num_steps``-step chain started from ``space.noise``.
+
+    With a condition ``c [num_samples, P]`` chain ``m`` targets :math:`e^{-E(G, c_m) / \\tau}`.
 
     The energy is put in eval mode for sampling and restored afterwards; ``options`` go to
     :func:`~structebm.samplers.graph_sampler.graph_sampler` (``temperature``, ``constrained``,
@@ -89,6 +91,9 @@ def sample_graphs(
     for name, value, least in (("num_samples", num_samples, 1), ("num_steps", num_steps, 0), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"sample_graphs: {name} must be an int >= {least}, got {value!r}")
+    if c is not None and (not isinstance(c, Tensor) or c.dim() != 2 or c.shape[0] != num_samples):
+        got = tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__
+        raise ValueError(f"sample_graphs: c must be a tensor [num_samples={num_samples}, P], one condition per chain, got {got}")
     sampler = graph_sampler(energy, space, method=method, **options)
     was_training = energy.training
     energy.eval()
@@ -98,7 +103,8 @@ def sample_graphs(
     started = time.perf_counter()
     try:
         for begin in range(0, num_samples, batch_size):
-            state = sampler.init(space.noise(min(batch_size, num_samples - begin), generator), None)
+            rows = None if c is None else c[begin: begin + batch_size]
+            state = sampler.init(space.noise(min(batch_size, num_samples - begin), generator), rows)
             for _ in range(num_steps):
                 state, _ = sampler.step(state, generator)
                 bar.update(1)

@@ -63,3 +63,8 @@ def test_progress_bar_counts_steps_and_chains(capsys):
     assert "chains=7/7" in shown and "graphs_per_s=" in shown
     sample_graphs(_energy(), space, 7, 3, torch.Generator().manual_seed(0), batch_size=4)
     assert capsys.readouterr().err == ""  # quiet by default
+
+
+def test_one_condition_per_chain_is_checked():
+    with pytest.raises(ValueError, match=r"c must be a tensor \[num_samples=3, P\]"):
+        sample_graphs(_energy(), GraphSpace(4, 1, 1), 3, 1, torch.Generator().manual_seed(0), c=torch.zeros(2, 1))
