@@ -7,6 +7,7 @@ from structebm.objectives.exact_nll import ExactNLL
 from structebm.objectives.nce import NCE
 from structebm.objectives.noise import CategoricalNoise, GaussianNoise, UniformNoise
 from structebm.objectives.ranking_nce import RankingNCE
+from structebm.objectives.ratio_matching import RatioMatching
 from structebm.objectives.score_matching import DenoisingScoreMatching, SlicedScoreMatching
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "ExactNLL",
     "NCE",
     "RankingNCE",
+    "RatioMatching",
     "ModelNoise",
     "LaggedModelNoise",
     "CategoricalNoise",
