@@ -197,7 +197,7 @@ def flattened(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         flat.update({f"{key}{suffix}": report["unconstrained"][key] for key in SCORES})
         flat[f"train_seconds{suffix}"] = report["train_seconds"]
         flat[f"train_steps{suffix}"] = report["train_steps"]
-    if "default" in runs:
+    if "valence_aware" in runs.get("default", {}):
         flat["validity_wo_correction_constrained"] = runs["default"]["valence_aware"]["validity_wo_correction"]
     return flat
 
