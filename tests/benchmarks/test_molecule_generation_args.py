@@ -34,10 +34,10 @@ def test_impossible_settings_are_rejected(flags, message, capsys):
 @pytest.mark.parametrize("ablation", sorted(ABLATIONS))
 def test_each_ablation_builds_the_recipe_with_its_changes(ablation, tmp_path):
     args = parse_args(["--out", str(tmp_path / "x.json"), "--steps", "7", "--seed", "3", "--num-samples", "11",
-                       "--ablations", ablation, "--override", "model.objective.init_args.energy_magnitude_weight=0.05"])
+                       "--ablations", ablation, "--override", "model.objective.init_args.energy_magnitude_weight=0.07"])
     cli = build_cli(config_args(args, ablation, tmp_path), run=False)
     assert cli.trainer.max_steps == 7
-    assert cli.model.objective.energy_magnitude_weight == 0.05
+    assert cli.model.objective.energy_magnitude_weight == 0.07
     task = next(c for c in cli.trainer.callbacks if hasattr(c, "task")).task
     assert (task.num_samples, task.seed) == (11, 3)
     learned_only = ablation.startswith("learned_only")
