@@ -22,14 +22,6 @@ from structebm.objectives.ratio_matching import RatioMatching
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "molecule_generation"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _cli(tmp_path: Path, *extra: str):
     configs = ["base.yaml", "qm9.yaml", "ratio_matching.yaml", *extra]
     args = [arg for name in configs for arg in ("--config", str(RECIPES / name))]
