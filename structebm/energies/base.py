@@ -34,6 +34,7 @@ __all__ = [
     "HasLocalMoves",
     "HasOneHotEnergy",
     "HasSharedCondition",
+    "HasSiteColouring",
     "require",
     "check_energy_output",
     "score",
@@ -147,6 +148,21 @@ class HasSharedCondition(Protocol):
     """
 
     def energies_given_condition(self, x: Tensor, c: Any = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasSiteColouring(Protocol):
+    """A colouring of the sites of a categorical state such that no two sites of one colour interact.
+
+    ``site_colours(length)`` returns a long tensor ``[L]`` with values ``0..C-1`` such that
+    ``E(x)`` has no term that depends on two sites of the same colour. Given the sites of all other
+    colours, the sites of one colour are then independent, so a sampler may redraw all of them at
+    once from their single-site conditionals (:func:`~structebm.samplers.gibbs.gibbs` with
+    ``scan="blocked"``). A first-order chain needs two colours (even and odd positions), a
+    lattice two (a checkerboard).
+    """
+
+    def site_colours(self, length: int) -> Tensor: ...
 
 
 def require(energy: Any, capability: type, needed_by: str) -> None:

@@ -212,6 +212,13 @@ class LinearChainCRF(Energy):
         deltas = torch.where(local == current, 0.0, current - local)
         return deltas.masked_fill(~valid[:, :, None], 0.0)
 
+    def site_colours(self, length: int) -> Tensor:
+        """Even positions colour 0, odd positions colour 1 ``[length]``: a position interacts only
+        with its two neighbours (:class:`~structebm.energies.base.HasSiteColouring`)."""
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(f"LinearChainCRF.site_colours: length must be a positive int, got {length!r}")
+        return torch.arange(length, device=self.transitions.device) % 2
+
     def one_hot_energy(self, y_one_hot: Tensor, c: Any = None) -> Tensor:
         """Energy of (relaxed) one-hot labels ``[B, T, K]``, differentiable in them.
 

@@ -206,6 +206,19 @@ class PottsEnergy(Energy):
         local_field = fields + pair_field
         return -(local_field - local_field.gather(2, x.long()[:, :, None]))
 
+    def site_colours(self, length: int) -> Tensor:
+        """A greedy colouring ``[L]`` of the coupling pattern: no two coupled sites share a colour
+        (:class:`~structebm.energies.base.HasSiteColouring`). A lattice gets the two colours of a
+        checkerboard; all-pairs couplings get ``L`` colours, one site each."""
+        if length != self.length:
+            raise ValueError(f"PottsEnergy.site_colours: the model has {self.length} sites, got length {length!r}")
+        neighbours = [row.nonzero().flatten().tolist() for row in self.coupling_pattern.cpu()]
+        colours: list[int] = []
+        for site in range(length):
+            taken = {colours[j] for j in neighbours[site] if j < site}
+            colours.append(next(colour for colour in range(length) if colour not in taken))
+        return torch.tensor(colours, device=self.coupling_pattern.device)
+
     def one_hot_energy(self, x_one_hot: Tensor, c: Optional[Tensor] = None) -> Tensor:
         """Energy of (relaxed) one-hot states, differentiable in ``x_one_hot`` ``[B, L, K] → [B]``.
 
