@@ -87,7 +87,7 @@ def test_each_flag_lands_on_its_config_key(tmp_path, conllu_files):
         "--out", str(tmp_path / "r.json"), "--train", str(train), "--test", str(test), "--word-column", "1",
         "--tag-column", "3", "--extra-columns", "xpos=4", "--max-train-sentences", "20", "--max-test-sentences", "5",
         "--max-steps", "7", "--epochs", "2", "--seed", "4", "--no-progress",
-        "--override", "data.init_args.batch_size=8", "--override", "trainer.callbacks.1.init_args.scheme=plain",
+        "--override", "data.init_args.batch_size=8", "--override", "trainer.callbacks.0.init_args.scheme=plain",
     ])
     cli = built(args, "pcd", tmp_path)
     config = cli.config
