@@ -99,6 +99,7 @@ def gibbs(energy: nn.Module, scan: ScanOrder = "random", mask: Optional[Tensor] 
         raise ValueError(f"gibbs: scan must be 'random', 'systematic' or 'blocked', got {scan!r}")
     if scan == "blocked":
         require(energy, HasSiteColouring, "gibbs(scan='blocked')")
+    colour_blocks: dict[tuple[int, torch.device], list[Tensor]] = {}  # the colouring is structural: once per length
 
     def init(x: Tensor, c: Optional[Tensor] = None) -> ChainState:
         check_categorical_states(x, num_states=None, where="gibbs.init")
@@ -112,11 +113,11 @@ def gibbs(energy: nn.Module, scan: ScanOrder = "random", mask: Optional[Tensor] 
 
     def step(state: ChainState, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
         x = state.x.clone()
-        batch_size, length = x.shape
-        chains = torch.arange(batch_size, device=x.device)
         frozen = frozen_sites(mask, x, "gibbs.step")
         if scan == "blocked":
             return _blocked_sweep(state, x, frozen, generator)
+        batch_size, length = x.shape
+        chains = torch.arange(batch_size, device=x.device)
         if scan == "systematic":
             sweep = torch.arange(length, device=x.device).expand(batch_size, length)
         else:
@@ -137,8 +138,11 @@ def gibbs(energy: nn.Module, scan: ScanOrder = "random", mask: Optional[Tensor] 
         return _finish_sweep(state, x)
 
     def _blocked_sweep(state: ChainState, x: Tensor, frozen: Tensor, generator: torch.Generator) -> tuple[ChainState, StepInfo]:
+        key = (x.shape[1], x.device)
+        if key not in colour_blocks:
+            colour_blocks[key] = _site_colours(energy, x)
         with torch.no_grad():
-            for block in _site_colours(energy, x):
+            for block in colour_blocks[key]:
                 deltas = _local_deltas(energy, x, state.c, "gibbs.step")  # [B, L, K]
                 if torch.isnan(deltas).any():
                     raise _nan_deltas(state.step + 1)

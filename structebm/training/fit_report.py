@@ -6,6 +6,8 @@ A report is a Lightning callback that evaluates the trained energy when ``fit`` 
 :class:`~structebm.training.toy2d_report.Toy2DReport`,
 :class:`~structebm.training.molecule_report.MoleculeGenerationReport`). They share:
 
+- when ``fit`` ends, the evaluation (:meth:`FitReport.report_fit`) on the global-zero process
+  only, so under DDP one process samples, scores and writes;
 - ``train_seconds``: wall time from ``on_fit_start`` to the start of the evaluation;
 - the energy under evaluation, ``pl_module.energy``, with an error naming the report if absent;
 - publishing: chosen scalars go to every logger at the current global step and the whole
@@ -46,6 +48,14 @@ class FitReport(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._fit_started = time.perf_counter()
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.report_fit(trainer, pl_module)
+
+    def report_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Evaluate the trained ``pl_module`` and publish the report (called on the global-zero process)."""
+        raise NotImplementedError
 
     def train_seconds(self) -> Optional[float]:
         """Seconds since ``fit`` started (``None`` if this callback did not see it start)."""

@@ -115,9 +115,7 @@ class GraphGenerationReport(FitReport):
         )
         return report, graphs, reference
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:  # under DDP one process evaluates and writes the report
-            return
+    def report_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()
         energy = self.energy_of(pl_module, "sample graphs from")
         progress = trainer.progress_bar_callback is not None

@@ -89,9 +89,7 @@ class ImageLabelReport(FitReport):
         self.seed = seed
         self.log_prefix = log_prefix
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:  # under DDP one process evaluates and writes the report
-            return
+    def report_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()
         begin = time.perf_counter()
         datamodule = trainer.datamodule

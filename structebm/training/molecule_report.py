@@ -67,9 +67,7 @@ class MoleculeGenerationReport(FitReport):
         self.task = task
         self.output_dir = output_dir
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:  # under DDP one process evaluates and writes the report
-            return
+    def report_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()
         energy = self.energy_of(pl_module, "sample from")
         out_dir = Path(self.output_dir or trainer.log_dir or ".")

@@ -94,9 +94,7 @@ class TaggingReport(FitReport):
         self.log_prefix = log_prefix
         self.scheme = scheme
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:  # under DDP one process evaluates and writes the report
-            return
+    def report_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "tag_names"):

@@ -71,9 +71,7 @@ class Toy2DReport(FitReport):
         self.grid_size = grid_size
         self.seed = seed
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
+    def report_fit(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         train_seconds = self.train_seconds()
         test_x = getattr(trainer.datamodule, "test_x", None)
         if test_x is None:
