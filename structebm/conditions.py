@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from torch import Tensor
 
-__all__ = ["SequenceCondition"]
+__all__ = ["SequenceCondition", "detach_condition"]
 
 
 def _index_batch(value: Any, index: Any) -> Any:
@@ -45,10 +45,13 @@ class SequenceCondition:
         inputs: what the emission model takes (a tensor, or a dict / tuple of tensors with
             batch first), or the emissions ``[B, T, K]`` themselves when there is no model.
         mask: ``[B, T]`` bool, true on the first ``L_b`` positions of row ``b``; ``None`` = full.
+        encoded: true when ``inputs`` are already what the energy's encoder made of the input
+            (a CRF's emissions ``[B, T, K]``, from ``encode_condition``), so it is not run again.
     """
 
     inputs: Any
     mask: Optional[Tensor] = None
+    encoded: bool = False
 
     @property
     def batch_size(self) -> int:
@@ -65,9 +68,25 @@ class SequenceCondition:
     def __getitem__(self, index: Any) -> "SequenceCondition":
         """The rows ``index`` (int list, slice, bool or long tensor) of the batch."""
         mask = None if self.mask is None else self.mask[index]
-        return SequenceCondition(_index_batch(self.inputs, index), mask)
+        return SequenceCondition(_index_batch(self.inputs, index), mask, self.encoded)
 
     def to(self, device: Any, non_blocking: bool = False) -> "SequenceCondition":
         """The same condition with every tensor on ``device`` (dtypes unchanged)."""
         mask = None if self.mask is None else self.mask.to(device, non_blocking=non_blocking)
-        return SequenceCondition(_move(self.inputs, device, non_blocking), mask)
+        return SequenceCondition(_move(self.inputs, device, non_blocking), mask, self.encoded)
+
+    def detach(self) -> "SequenceCondition":
+        """The same condition with every tensor cut from the autograd graph."""
+        return SequenceCondition(detach_condition(self.inputs), self.mask, self.encoded)
+
+
+def detach_condition(c: Any) -> Any:
+    """``c`` with every tensor in it detached: a tensor, a :class:`SequenceCondition`, or a
+    dict / tuple / list of them; anything else (``None``, numbers, strings) is returned as is."""
+    if isinstance(c, (Tensor, SequenceCondition)):
+        return c.detach()
+    if isinstance(c, dict):
+        return {key: detach_condition(item) for key, item in c.items()}
+    if isinstance(c, (tuple, list)):
+        return type(c)(detach_condition(item) for item in c)
+    return c

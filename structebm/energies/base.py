@@ -34,6 +34,7 @@ __all__ = [
     "HasLocalMoves",
     "HasOneHotEnergy",
     "HasSharedCondition",
+    "HasConditionEncoder",
     "HasSiteColouring",
     "require",
     "check_energy_output",
@@ -148,6 +149,22 @@ class HasSharedCondition(Protocol):
     """
 
     def energies_given_condition(self, x: Tensor, c: Any = None) -> Tensor: ...
+
+
+@runtime_checkable
+class HasConditionEncoder(Protocol):
+    """An energy that reads its condition through an encoder whose output can be computed once.
+
+    ``encode_condition(c)`` returns a condition ``c'`` that every method of the energy accepts in
+    place of ``c`` with the same result, ``E(x, c') = E(x, c)``, without running the encoder
+    again. An objective that evaluates the energy several times under one batch of conditions in
+    a training step (data and negatives, the energy and its partition function, a sampler's
+    chains) encodes once: it saves the encoder's passes, and in training mode every evaluation
+    then sees the same dropout mask, so that all of them score under one network. A CRF's
+    encoder is its emission model.
+    """
+
+    def encode_condition(self, c: Any) -> Any: ...
 
 
 @runtime_checkable

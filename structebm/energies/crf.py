@@ -110,6 +110,8 @@ class LinearChainCRF(Energy):
             raise ValueError(f"{where}: the condition c (the input sequence, or a SequenceCondition) is required")
         if isinstance(c, SequenceCondition):
             inputs, mask = c.inputs, c.mask
+            if c.encoded:
+                return self._checked_emissions(inputs, where, "the encoded condition"), mask
         elif isinstance(c, dict):
             if "inputs" not in c:
                 raise KeyError(f"{where}: a dict condition needs key 'inputs' (and optionally 'mask'), got {sorted(c)}")
@@ -118,12 +120,22 @@ class LinearChainCRF(Energy):
             inputs, mask = c
         else:
             inputs, mask = c, None
-        emissions = inputs if self.emission_model is None else self.emission_model(inputs)
+        if self.emission_model is None:
+            return self._checked_emissions(inputs, where, "the condition"), mask
+        return self._checked_emissions(self.emission_model(inputs), where, "the emission model"), mask
+
+    def _checked_emissions(self, emissions: Any, where: str, source: str) -> Tensor:
         if not isinstance(emissions, Tensor) or emissions.dim() != 3 or emissions.shape[2] != self.num_tags:
             got = tuple(emissions.shape) if isinstance(emissions, Tensor) else type(emissions).__name__
-            source = "the condition" if self.emission_model is None else "the emission model"
             raise ValueError(f"{where}: {source} gave emissions of shape {got}, expected [B, T, {self.num_tags}]")
-        return emissions, mask
+        return emissions
+
+    def encode_condition(self, c: Any) -> SequenceCondition:
+        """The condition with its emissions computed: ``SequenceCondition(emissions [B, T, K], mask,
+        encoded=True)``, which every method reads without running the emission model again
+        (:class:`~structebm.energies.base.HasConditionEncoder`)."""
+        emissions, mask = self.potentials(c, "LinearChainCRF.encode_condition")
+        return SequenceCondition(emissions, mask, encoded=True)
 
     def _check_labels(self, y: Tensor, emissions: Tensor, where: str) -> None:
         if not isinstance(y, Tensor) or y.shape != emissions.shape[:2]:

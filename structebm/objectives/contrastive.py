@@ -35,7 +35,8 @@ import torch
 from torch import Tensor, nn
 
 from structebm.energies.base import batch_size_of, check_energy_output
-from structebm.objectives.base import LossOutput, check_data, resolve_callable, split_batch
+from structebm.conditions import detach_condition
+from structebm.objectives.base import LossOutput, check_data, encode_condition, resolve_callable, split_batch
 from structebm.objectives.regularizers import GradientPenaltyAt, energy_magnitude_penalty, gradient_penalty
 from structebm.objectives.seeded import SeededObjective
 from structebm.samplers.base import SamplingAlgorithm, StepInfo, check_chain_finite, donate
@@ -118,13 +119,25 @@ class ContrastiveDivergence(SeededObjective):
         state = super().__getstate__()
         return {**state, "_sampler": None, "_bound_energy_id": None}
 
-    def sample_negatives(self, energy: nn.Module, x: Tensor, c: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor], dict[str, Tensor]]:
-        """Run the chains for one batch; return detached negatives, their condition and sampler metrics."""
+    def sample_negatives(
+        self, energy: nn.Module, x: Tensor, c: Optional[Tensor], encoded_c: Any = None
+    ) -> tuple[Tensor, Optional[Tensor], dict[str, Tensor]]:
+        """Run the chains for one batch; return detached negatives, their condition and sampler metrics.
+
+        ``encoded_c`` is ``encode_condition(energy, c)`` when the caller has it. The chains run
+        under the encoded form of their condition (detached: the sampler's gradients are in
+        ``x`` only), and the returned condition is that encoded form, so that the negatives'
+        energy is computed with the same encoder output as the data's.
+        """
         if self._bound_energy_id != id(energy):
             self.bind(energy)
         generator = self.generator_for(x.device)
         start = self.source.start(x, c, generator)
-        state = self._sampler.init(start.x, start.c)
+        if start.c is c and encoded_c is not None:
+            chain_c = encoded_c
+        else:  # a persistent source's own conditions, or no encoding done by the caller
+            chain_c = encode_condition(energy, start.c)
+        state = self._sampler.init(start.x, detach_condition(chain_c))
         rates: list[Tensor] = []  # mean acceptance of each adjusted step
         unadjusted_steps = 0  # steps that accept every proposal (rate one, nothing to compute)
         info: Optional[StepInfo] = None
@@ -145,7 +158,7 @@ class ContrastiveDivergence(SeededObjective):
         if info is not None and info.grad_norm is not None:
             metrics["sampler_grad_norm"] = info.grad_norm.detach().float().mean()
         metrics.update({f"buffer/{k}": v for k, v in self.source.statistics().items()})
-        return x_negative, start.c, metrics
+        return x_negative, chain_c, metrics
 
     def forward(self, energy: nn.Module, batch: Any) -> LossOutput:
         name = type(self).__name__
@@ -155,8 +168,9 @@ class ContrastiveDivergence(SeededObjective):
         else:
             check_data(x, name)
         n = batch_size_of(x)
-        x_negative, c_negative, metrics = self.sample_negatives(energy, x, c)
-        energy_data = check_energy_output(energy(x, c), n, f"{name}: energy of the data batch")
+        encoded_c = encode_condition(energy, c)  # once: data, chains and negatives under one encoder output
+        x_negative, c_negative, metrics = self.sample_negatives(energy, x, c, encoded_c)
+        energy_data = check_energy_output(energy(x, encoded_c), n, f"{name}: energy of the data batch")
         energy_negative = check_energy_output(
             energy(x_negative, c_negative), batch_size_of(x_negative), f"{name}: energy of the negatives"
         )
@@ -169,7 +183,7 @@ class ContrastiveDivergence(SeededObjective):
             loss = loss + magnitude
         if self.gradient_penalty_weight > 0:
             penalty = gradient_penalty(
-                energy, x, c, self.gradient_penalty_weight, self.gradient_penalty_at,
+                energy, x, encoded_c, self.gradient_penalty_weight, self.gradient_penalty_at,
                 x_negative, self.generator_for(x.device), where=name,
             )
             metrics["gradient_penalty"] = penalty.detach()

@@ -6,6 +6,9 @@
 
 Applies to linear-chain CRFs, image-label energies over a small label set, Gaussians and
 small Potts models — any energy with ``log_partition(c)`` (:class:`HasLogPartition`).
+An energy with a condition encoder (a CRF's emission model) encodes the batch once, so that
+``E`` and ``log Z`` come from one network: with dropout, from the same mask, which makes the loss
+the negative log-likelihood of one (thinned) model and never negative.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from structebm.energies.base import HasLogPartition, batch_size_of, check_energy_output, require
-from structebm.objectives.base import LossOutput, Objective, check_data, split_batch
+from structebm.objectives.base import LossOutput, Objective, check_data, encode_condition, split_batch
 
 __all__ = ["ExactNLL"]
 
@@ -38,6 +41,7 @@ class ExactNLL(Objective):
         x, c = split_batch(batch)
         check_data(x, "ExactNLL")
         n = batch_size_of(x)
+        c = encode_condition(energy, c)
         values = check_energy_output(energy(x, c), n, "ExactNLL: energy of the data batch")
         log_z = energy.log_partition(c)
         expected = (n,) if c is not None else ()
