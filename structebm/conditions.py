@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import torch
 from torch import Tensor
 
-__all__ = ["SequenceCondition", "detach_condition"]
+__all__ = ["SequenceCondition", "detach_condition", "repeat_rows"]
 
 
 def _index_batch(value: Any, index: Any) -> Any:
@@ -90,3 +91,19 @@ def detach_condition(c: Any) -> Any:
     if isinstance(c, (tuple, list)):
         return type(c)(detach_condition(item) for item in c)
     return c
+
+
+def repeat_rows(c: Any, repeats: int) -> Any:
+    """Every row of a batch ``repeats`` times in place (rows ``0, 0, 1, 1, …``): a tensor (along
+    its first dimension), a :class:`SequenceCondition`, a dict / tuple / list of them, or ``None``."""
+    if c is None:
+        return None
+    if isinstance(c, Tensor):
+        return c.repeat_interleave(repeats, dim=0)
+    if isinstance(c, SequenceCondition):
+        return c[torch.arange(c.batch_size).repeat_interleave(repeats)]
+    if isinstance(c, dict):
+        return {key: repeat_rows(item, repeats) for key, item in c.items()}
+    if isinstance(c, (tuple, list)):
+        return type(c)(repeat_rows(item, repeats) for item in c)
+    raise TypeError(f"repeat_rows: cannot repeat the rows of a {type(c).__name__}")

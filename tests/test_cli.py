@@ -17,7 +17,7 @@ def test_tag_count_and_order_come_from_the_data(tmp_path, capsys):
     write_conllu(test, 4, seed=1)
     cli = build_cli([
         "--config", str(RECIPES / "chunking" / "base.yaml"),
-        "--config", str(RECIPES / "chunking" / "nce.yaml"),
+        "--config", str(RECIPES / "chunking" / "binary_nce.yaml"),
         f"--data.init_args.train_path={train}", f"--data.init_args.test_path={test}",
         "--data.init_args.word_column=1", "--data.init_args.tag_column=3", "--data.init_args.extra_columns={pos: 4}",
     ], run=False)

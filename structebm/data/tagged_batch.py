@@ -32,11 +32,11 @@ class TaggedCondition(SequenceCondition):
 
     def __getitem__(self, index: Any) -> "TaggedCondition":
         rows = super().__getitem__(index)
-        return TaggedCondition(rows.inputs, rows.mask)
+        return TaggedCondition(rows.inputs, rows.mask, rows.encoded)
 
     def to(self, *args: Any, **kwargs: Any) -> "TaggedCondition":
         moved = super().to(*args, **kwargs)
-        return TaggedCondition(moved.inputs, moved.mask)
+        return TaggedCondition(moved.inputs, moved.mask, moved.encoded)
 
     def repeat_interleave(self, repeats: int, dim: int = 0) -> "TaggedCondition":
         if dim != 0 or int(repeats) < 1:

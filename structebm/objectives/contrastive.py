@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from structebm.energies.base import batch_size_of, check_energy_output
-from structebm.conditions import detach_condition
+from structebm.conditions import detach_condition, repeat_rows
 from structebm.objectives.base import LossOutput, check_data, encode_condition, resolve_callable, split_batch
 from structebm.objectives.regularizers import GradientPenaltyAt, energy_magnitude_penalty, gradient_penalty
 from structebm.objectives.seeded import SeededObjective
@@ -66,9 +66,13 @@ class ContrastiveDivergence(SeededObjective):
         energy_magnitude_weight: ``alpha`` (0 disables).
         gradient_penalty_weight: ``lambda`` (0 disables; continuous ``x`` only).
         gradient_penalty_at: ``"data"`` or ``"interpolates"`` between data and negatives.
+        chains_per_example: ``M`` chains per data point, each started by the source from that
+            point and its condition; the negative term averages their ``B M`` energies, which
+            divides the variance of its estimate by up to ``M``. ``x`` must then be a tensor.
 
     Shapes:
-        - batch: ``x [B, *event]`` or ``(x, c)``; negatives have the same shape as ``x``.
+        - batch: ``x [B, *event]`` or ``(x, c)``; negatives ``[B M, *event]``, rows ``M b … M b + M - 1``
+          the chains of data point ``b``.
         - returns a scalar loss; metrics ``energy_data``, ``energy_negative``, ``energy_gap``,
           ``acceptance_rate``, ``sampler_grad_norm`` (where the sampler reports them),
           ``buffer/*`` (persistent sources), ``energy_magnitude``, ``gradient_penalty``.
@@ -84,6 +88,7 @@ class ContrastiveDivergence(SeededObjective):
         energy_magnitude_weight: float = 0.0,
         gradient_penalty_weight: float = 0.0,
         gradient_penalty_at: GradientPenaltyAt = "data",
+        chains_per_example: int = 1,
     ) -> None:
         super().__init__(generator_seed)
         name = type(self).__name__
@@ -93,6 +98,11 @@ class ContrastiveDivergence(SeededObjective):
             raise ValueError(f"{name}: regulariser weights must be non-negative")
         if gradient_penalty_at not in ("data", "interpolates"):
             raise ValueError(f"{name}: gradient_penalty_at must be 'data' or 'interpolates', got {gradient_penalty_at!r}")
+        if int(chains_per_example) != chains_per_example or chains_per_example < 1:
+            raise ValueError(f"{name}: chains_per_example must be a positive integer, got {chains_per_example}")
+        if chains_per_example > 1 and gradient_penalty_weight > 0 and gradient_penalty_at == "interpolates":
+            raise ValueError(f"{name}: gradient_penalty_at='interpolates' pairs each data point with one negative; "
+                             f"it needs chains_per_example=1, got {chains_per_example}")
         if not isinstance(source, ChainSource):
             raise TypeError(f"{name}: source must be a ChainSource (DataInit, NoiseInit, ReplayBuffer), got {type(source).__name__}")
         self.sampler_factory = resolve_callable(sampler_factory, "sampler_factory", name)
@@ -102,6 +112,7 @@ class ContrastiveDivergence(SeededObjective):
         self.energy_magnitude_weight = float(energy_magnitude_weight)
         self.gradient_penalty_weight = float(gradient_penalty_weight)
         self.gradient_penalty_at = gradient_penalty_at
+        self.chains_per_example = int(chains_per_example)
         self._sampler: Optional[SamplingAlgorithm] = None
         self._bound_energy_id: Optional[int] = None
 
@@ -169,7 +180,15 @@ class ContrastiveDivergence(SeededObjective):
             check_data(x, name)
         n = batch_size_of(x)
         encoded_c = encode_condition(energy, c)  # once: data, chains and negatives under one encoder output
-        x_negative, c_negative, metrics = self.sample_negatives(energy, x, c, encoded_c)
+        if self.chains_per_example == 1:
+            x_negative, c_negative, metrics = self.sample_negatives(energy, x, c, encoded_c)
+        else:
+            if not isinstance(x, Tensor):
+                raise TypeError(f"{name}: chains_per_example > 1 needs a tensor batch x, got {type(x).__name__}")
+            repeats = self.chains_per_example
+            x_negative, c_negative, metrics = self.sample_negatives(
+                energy, x.repeat_interleave(repeats, dim=0), repeat_rows(c, repeats), repeat_rows(encoded_c, repeats)
+            )
         energy_data = check_energy_output(energy(x, encoded_c), n, f"{name}: energy of the data batch")
         energy_negative = check_energy_output(
             energy(x_negative, c_negative), batch_size_of(x_negative), f"{name}: energy of the negatives"

@@ -63,7 +63,7 @@ def built(args, method, workdir):
 
 def test_without_flags_each_method_runs_its_recipe_for_its_thirty_minute_steps(tmp_path):
     args = chunking.parse_args(["--out", str(tmp_path / "r.json")])
-    assert args.methods == ["exact_nll", "pcd", "nce", "ranking_nce", "minilm", "crfsuite"]
+    assert args.methods == ["exact_nll", "pcd", "nce", "binary_nce", "minilm", "crfsuite"]
     arguments, _ = chunking.fit_arguments(chunking.method_configs(args, "minilm"), chunking.method_keys(args, "minilm", tmp_path))
     recipes = chunking.RECIPES
     assert arguments == [
@@ -75,9 +75,9 @@ def test_without_flags_each_method_runs_its_recipe_for_its_thirty_minute_steps(t
     assert chunking.budget_keys(args, "exact_nll") == ["trainer.max_steps=7112"]
     half = chunking.parse_args(["--out", str(tmp_path / "r.json"), "--budget-minutes", "15"])
     assert chunking.budget_keys(half, "exact_nll") == ["trainer.max_steps=3556"]
-    assert chunking.budget_keys(half, "pcd") == ["trainer.max_steps=2278"]
+    assert chunking.budget_keys(half, "pcd") == ["trainer.max_steps=2494"]
     epochs = chunking.parse_args(["--out", str(tmp_path / "r.json"), "--epochs", "3"])
-    assert chunking.budget_keys(epochs, "nce") == ["trainer.max_epochs=3", "trainer.max_steps=-1"]
+    assert chunking.budget_keys(epochs, "binary_nce") == ["trainer.max_epochs=3", "trainer.max_steps=-1"]
     assert "trainer.max_steps" not in " ".join(chunking.method_keys(args, "crfsuite", tmp_path))
 
 

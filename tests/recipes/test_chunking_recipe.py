@@ -51,7 +51,7 @@ def run_recipe(
     return json.loads(report.read_text())
 
 
-@pytest.mark.parametrize("objective, minimum_f1", [("exact_nll", 0.25), ("pcd", 0.25), ("nce", None), ("ranking_nce", None)])
+@pytest.mark.parametrize("objective, minimum_f1", [("exact_nll", 0.25), ("pcd", 0.25), ("binary_nce", None), ("nce", None)])
 def test_recipe_trains_and_reports_chunk_f1(objective, minimum_f1, tmp_path, conll2000_available):
     report = run_recipe(objective, tmp_path)
     assert report["num_sentences"] == 150
