@@ -35,6 +35,7 @@ __all__ = [
     "HasOneHotEnergy",
     "HasSharedCondition",
     "HasConditionEncoder",
+    "encode_condition",
     "HasSiteColouring",
     "require",
     "check_energy_output",
@@ -165,6 +166,19 @@ class HasConditionEncoder(Protocol):
     """
 
     def encode_condition(self, c: Any) -> Any: ...
+
+
+def encode_condition(energy: nn.Module, c: Any) -> Any:
+    """``energy.encode_condition(c)`` when there is a condition and the energy has an encoder
+    (:class:`~structebm.energies.base.HasConditionEncoder`), else ``c`` unchanged.
+
+    Objectives call it once per batch and evaluate the energy under the result (one pass of the
+    encoder, one dropout mask for every evaluation of the step); samplers call it once per chain
+    start.
+    """
+    if c is None or not isinstance(energy, HasConditionEncoder):
+        return c
+    return energy.encode_condition(c)
 
 
 @runtime_checkable

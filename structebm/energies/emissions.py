@@ -19,11 +19,9 @@ so padding never influences a real position. During training, word dropout repla
 word by the unknown index with probability ``word_dropout`` (so the unknown embedding is
 trained), and dropout acts on the token representations and the LSTM outputs.
 
-The emissions of the most recent input are reused while the input object, the parameters
-(their in-place versions), the grad mode and the train/eval mode are unchanged. A CRF asks
-for the emissions of one condition several times per training step (energy and
-``log Z``; every single-site update of a Gibbs sweep); the reuse computes them once and,
-in training mode, makes every call see the same dropout mask.
+Every call computes the emissions afresh (with a fresh dropout mask in training). Objectives
+and samplers that need the emissions of one batch several times get them once through
+:meth:`LinearChainCRF.encode_condition <structebm.energies.crf.LinearChainCRF.encode_condition>`.
 """
 
 from __future__ import annotations
@@ -154,7 +152,6 @@ class TaggingEmissions(nn.Module):
         self.lstm = nn.LSTM(token_dim, hidden, num_layers, batch_first=True, bidirectional=True,
                             dropout=dropout if num_layers > 1 else 0.0)
         self.output = nn.Linear(2 * hidden, num_tags)
-        self._cached: Optional[tuple[Any, tuple, Tensor]] = None
 
     def capacities(self) -> dict[str, int]:
         """Rows of every embedding table, by input name (``"words"``, ``"chars"``, extra columns)."""
@@ -163,22 +160,7 @@ class TaggingEmissions(nn.Module):
             sizes["chars"] = self.num_chars
         return sizes
 
-    def _cache_key(self) -> tuple:
-        versions = tuple(p._version for p in self.parameters())
-        return (torch.is_grad_enabled(), self.training, versions)
-
     def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
-        key = self._cache_key()
-        if self._cached is not None and self._cached[0] is inputs and self._cached[1] == key:
-            return self._cached[2]
-        emissions = self._compute(inputs)
-        self._cached = (inputs, key, emissions)
-        return emissions
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "_cached": None}
-
-    def _compute(self, inputs: Mapping[str, Tensor]) -> Tensor:
         if not isinstance(inputs, Mapping) or "words" not in inputs:
             got = sorted(inputs) if isinstance(inputs, Mapping) else type(inputs).__name__
             raise ValueError(f"TaggingEmissions: inputs must be a dict with 'words' [B, T] (and the other columns), got {got}")

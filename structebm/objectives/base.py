@@ -14,10 +14,9 @@ from typing import Any, Callable, Optional, Union
 
 from torch import Tensor, nn
 
-from structebm.energies.base import HasConditionEncoder
 from structebm.finite import nonfinite_rows
 
-__all__ = ["LossOutput", "Objective", "split_batch", "encode_condition", "check_data", "resolve_callable"]
+__all__ = ["LossOutput", "Objective", "split_batch", "check_data", "resolve_callable"]
 
 
 @dataclass
@@ -55,18 +54,6 @@ def split_batch(batch: Any) -> tuple[Any, Optional[Tensor]]:
             return batch[0], batch[1]
         raise ValueError(f"a tuple batch must be (x,) or (x, c); got {len(batch)} items")
     return batch, None
-
-
-def encode_condition(energy: nn.Module, c: Any) -> Any:
-    """``energy.encode_condition(c)`` when there is a condition and the energy has an encoder
-    (:class:`~structebm.energies.base.HasConditionEncoder`), else ``c`` unchanged.
-
-    An objective calls it once per batch and evaluates the energy under the result: one pass of
-    the encoder, and one dropout mask for every evaluation of the step.
-    """
-    if c is None or not isinstance(energy, HasConditionEncoder):
-        return c
-    return energy.encode_condition(c)
 
 
 def check_data(x: Any, where: str) -> None:

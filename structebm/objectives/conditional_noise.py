@@ -30,14 +30,25 @@ from typing import Any, Optional, Protocol, Union, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import HasExactSample, HasLogPartition, HasSharedCondition, batch_size_of, require
+from structebm.energies.base import (
+    HasExactSample,
+    HasLogPartition,
+    HasSharedCondition,
+    batch_size_of,
+    encode_condition,
+    require,
+)
 
 __all__ = ["ConditionalNoise", "ModelNoise", "LaggedModelNoise"]
 
 
 @runtime_checkable
 class ConditionalNoise(Protocol):
-    """What a conditional noise-contrastive objective needs from its noise."""
+    """What a conditional noise-contrastive objective needs from its noise.
+
+    A noise may also have ``encode_condition(c)``: the objective then encodes each batch once
+    and passes the result to ``sample`` and ``log_prob`` in place of ``c``.
+    """
 
     def sample(self, c: Any, n: int, generator: Optional[torch.Generator] = None) -> Tensor: ...
 
@@ -65,6 +76,13 @@ class _FrozenEnergyNoise(nn.Module):
         if self.energy is None:
             raise RuntimeError(f"{where}: no energy yet; call bind(energy) first (the objective does it)")
         return self.energy
+
+    @torch.no_grad()
+    def encode_condition(self, c: Any) -> Any:
+        """``c`` encoded once by the noise's energy (its emissions, for a CRF), to pass to
+        :meth:`sample` and the ``log_prob`` methods in its place
+        (:func:`~structebm.energies.base.encode_condition`)."""
+        return encode_condition(self._energy(f"{type(self).__name__}.encode_condition"), c)
 
     @torch.no_grad()
     def sample(self, c: Any, n: int, generator: Optional[torch.Generator] = None) -> Tensor:

@@ -34,9 +34,9 @@ from typing import Any, Callable, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import batch_size_of, check_energy_output
+from structebm.energies.base import batch_size_of, check_energy_output, encode_condition
 from structebm.conditions import detach_condition, repeat_rows
-from structebm.objectives.base import LossOutput, check_data, encode_condition, resolve_callable, split_batch
+from structebm.objectives.base import LossOutput, check_data, resolve_callable, split_batch
 from structebm.objectives.regularizers import GradientPenaltyAt, energy_magnitude_penalty, gradient_penalty
 from structebm.objectives.seeded import SeededObjective
 from structebm.samplers.base import SamplingAlgorithm, StepInfo, check_chain_finite, donate

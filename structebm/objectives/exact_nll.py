@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import HasLogPartition, batch_size_of, check_energy_output, require
-from structebm.objectives.base import LossOutput, Objective, check_data, encode_condition, split_batch
+from structebm.energies.base import HasLogPartition, batch_size_of, check_energy_output, encode_condition, require
+from structebm.objectives.base import LossOutput, Objective, check_data, split_batch
 
 __all__ = ["ExactNLL"]
 

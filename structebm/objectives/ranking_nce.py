@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from structebm.energies.base import HasSharedCondition, batch_size_of, check_energy_output
+from structebm.energies.base import HasSharedCondition, batch_size_of, check_energy_output, encode_condition
 from structebm.objectives.base import LossOutput, check_data, split_batch
 from structebm.objectives.conditional_noise import ConditionalNoise
 from structebm.objectives.seeded import SeededObjective
@@ -157,9 +157,11 @@ class RankingNCE(SeededObjective):
         if hasattr(self.noise, "refresh"):
             self.noise.refresh(energy)
         with torch.no_grad():
-            y_noise = self.draw_noise(y, c, self.generator_for(y.device))
-            log_q = self._log_q(y, y_noise, c)
-        energies = self._energies(energy, y, y_noise, c)  # [B, K + 1], data first
+            noise_encoding = getattr(self.noise, "encode_condition", None)
+            c_noise = c if c is None or noise_encoding is None else noise_encoding(c)  # once for draws and log q
+            y_noise = self.draw_noise(y, c_noise, self.generator_for(y.device))
+            log_q = self._log_q(y, y_noise, c_noise)
+        energies = self._energies(energy, y, y_noise, encode_condition(energy, c))  # [B, K + 1], data first
         logits = -energies - log_q.to(energies.dtype)
         log_weights = torch.log_softmax(logits, dim=1)
         loss = -log_weights[:, 0].mean()

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, NamedTuple, Optional, TypeVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from structebm.conditions import detach_condition
+from structebm.energies.base import encode_condition
 from structebm.finite import sums_are_finite
 
-__all__ = ["StepInfo", "SamplingAlgorithm", "ChainState", "donate", "run_chain", "ChainDivergedError", "check_chain_finite",
+__all__ = ["StepInfo", "SamplingAlgorithm", "ChainState", "chain_condition", "donate", "run_chain", "ChainDivergedError", "check_chain_finite",
            "check_positive"]
 
 S = TypeVar("S")
@@ -56,6 +58,14 @@ class ChainState:
     grad: Optional[Tensor] = None
     step: int = 0
     donated: bool = False
+
+
+def chain_condition(energy: nn.Module, c: Any) -> Any:
+    """The condition chains run under: ``c`` encoded once by the energy's encoder, if it has one
+    (:class:`~structebm.energies.base.HasConditionEncoder`; a CRF's emissions), and detached, so
+    that every step reuses the encoding and no step builds a graph through it."""
+    with torch.no_grad():
+        return detach_condition(encode_condition(energy, c))
 
 
 def donate(state: S) -> S:

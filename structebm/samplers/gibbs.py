@@ -35,6 +35,7 @@ from structebm.samplers._categorical import frozen_sites, sample_categorical
 from structebm.samplers.base import (
     ChainDivergedError,
     ChainState,
+    chain_condition,
     SamplingAlgorithm,
     StepInfo,
     check_chain_finite,
@@ -105,6 +106,7 @@ def gibbs(energy: nn.Module, scan: ScanOrder = "random", mask: Optional[Tensor] 
         check_categorical_states(x, num_states=None, where="gibbs.init")
         x = x.detach().long().clone()
         frozen_sites(mask, x, "gibbs.init")
+        c = chain_condition(energy, c)
         with torch.no_grad():
             num_states = _local_deltas(energy, x, c, "gibbs.init").shape[2]
             check_categorical_states(x, num_states, where="gibbs.init")

@@ -33,7 +33,14 @@ from torch import Tensor, nn
 from structebm.energies.base import HasOneHotEnergy, check_energy_output, require
 from structebm.samplers._categorical import float_dtype_of, frozen_sites
 from structebm.samplers._path_proposal import propose_and_accept
-from structebm.samplers.base import ChainDivergedError, ChainState, SamplingAlgorithm, StepInfo, check_chain_finite
+from structebm.samplers.base import (
+    ChainDivergedError,
+    ChainState,
+    SamplingAlgorithm,
+    StepInfo,
+    chain_condition,
+    check_chain_finite,
+)
 from structebm.structured.enumerate import check_categorical_states, one_hot_states
 
 __all__ = ["gibbs_with_gradients"]
@@ -104,6 +111,7 @@ def gibbs_with_gradients(
         check_categorical_states(x, K, where="gibbs_with_gradients.init")
         x = x.detach().long().clone()
         frozen_sites(mask, x, "gibbs_with_gradients.init")
+        c = chain_condition(energy, c)
         values, grad = energy_and_grad(x, c, "gibbs_with_gradients.init")
         return ChainState(x=x, c=c, energy=values, grad=grad, step=0)
 

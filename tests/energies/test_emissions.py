@@ -52,24 +52,6 @@ def test_character_cnn_ignores_character_padding():
     torch.testing.assert_close(cnn(chars), cnn(chars[:, :, :3]))
 
 
-def test_cache_reuses_only_while_nothing_changed():
-    torch.manual_seed(0)
-    model = make_model(dropout=0.3)
-    inputs, _ = make_inputs(torch.Generator().manual_seed(2))
-    first = model(inputs)
-    assert model(inputs) is first  # same input object, same parameters and modes
-    assert model(dict(inputs)) is not first  # another object
-    with torch.no_grad():
-        assert model(inputs) is not first  # grad mode changed
-    model.eval()
-    assert model(inputs) is not first
-    model.train()
-    again = model(inputs)
-    again.sum().backward()
-    torch.optim.SGD(model.parameters(), lr=0.1).step()
-    assert model(inputs) is not again  # parameters changed in place
-
-
 def test_word_dropout_only_in_training():
     torch.manual_seed(0)
     model = make_model(word_dropout=0.5).eval()

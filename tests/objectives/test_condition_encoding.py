@@ -1,15 +1,17 @@
-"""Objectives encode a condition once per batch: one emission pass and one dropout mask per step."""
+"""Objectives encode a condition once per batch (one emission pass and one dropout mask per step),
+samplers once per chain start."""
 
 import pytest
 import torch
 from torch import nn
 
 from structebm.conditions import SequenceCondition, detach_condition, repeat_rows
-from structebm.energies.base import HasConditionEncoder
+from structebm.energies.base import HasConditionEncoder, encode_condition
 from structebm.energies.crf import LinearChainCRF
-from structebm.objectives.base import encode_condition
 from structebm.objectives.contrastive import ContrastiveDivergence
+from structebm.objectives.conditional_noise import LaggedModelNoise
 from structebm.objectives.exact_nll import ExactNLL
+from structebm.objectives.ranking_nce import RankingNCE
 from structebm.samplers.chains import DataInit
 from structebm.samplers.gibbs import gibbs
 
@@ -164,3 +166,27 @@ def test_chains_per_example_is_checked():
     with pytest.raises(ValueError, match="needs chains_per_example=1"):
         ContrastiveDivergence(gibbs, DataInit(), num_steps=1, chains_per_example=2,
                               gradient_penalty_weight=0.1, gradient_penalty_at="interpolates")
+
+
+def test_gibbs_encodes_the_condition_once_per_chain_start():
+    crf, tags, c = _crf_and_batch()
+    crf.eval()
+    sampler = gibbs(crf, scan="blocked")
+    state = sampler.init(tags, c)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        state, _ = sampler.step(state, generator)
+    assert crf.emission_model.calls == 1
+    assert not state.c.inputs.requires_grad
+
+
+def test_ranking_nce_runs_the_model_and_its_lagged_copy_once_each():
+    crf, tags, c = _crf_and_batch()
+    crf.train()
+    noise = LaggedModelNoise(refresh_every=5)
+    objective = RankingNCE(noise, num_noise=3)
+    objective.bind(crf)
+    crf.emission_model.calls = noise.energy.emission_model.calls = 0
+    objective(crf, (tags, c)).loss.backward()
+    assert crf.emission_model.calls == 1
+    assert noise.energy.emission_model.calls == 1
