@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import torch
 from torch import Tensor
 
-__all__ = ["SequenceCondition", "detach_condition", "repeat_rows"]
+__all__ = ["SequenceCondition", "detach_condition", "select_rows"]
 
 
 def _index_batch(value: Any, index: Any) -> Any:
@@ -93,17 +92,19 @@ def detach_condition(c: Any) -> Any:
     return c
 
 
-def repeat_rows(c: Any, repeats: int) -> Any:
-    """Every row of a batch ``repeats`` times in place (rows ``0, 0, 1, 1, …``): a tensor (along
-    its first dimension), a :class:`SequenceCondition`, a dict / tuple / list of them, or ``None``."""
+def select_rows(c: Any, index: Tensor) -> Any:
+    """Rows ``index`` (a long tensor ``[M]``) of a batch of conditions: a tensor, a
+    :class:`SequenceCondition` or any batch indexable by a long tensor, a dict / tuple / list of
+    them, or ``None``. Repeating each of ``B`` rows ``M`` times is
+    ``select_rows(c, torch.arange(B).repeat_interleave(M))``."""
     if c is None:
         return None
     if isinstance(c, Tensor):
-        return c.repeat_interleave(repeats, dim=0)
-    if isinstance(c, SequenceCondition):
-        return c[torch.arange(c.batch_size).repeat_interleave(repeats)]
+        return c.index_select(0, index.to(c.device))
     if isinstance(c, dict):
-        return {key: repeat_rows(item, repeats) for key, item in c.items()}
+        return {key: select_rows(value, index) for key, value in c.items()}
     if isinstance(c, (tuple, list)):
-        return type(c)(repeat_rows(item, repeats) for item in c)
-    raise TypeError(f"repeat_rows: cannot repeat the rows of a {type(c).__name__}")
+        return type(c)(select_rows(value, index) for value in c)
+    if not hasattr(c, "__getitem__"):
+        raise TypeError(f"select_rows: cannot select rows of a condition of type {type(c).__name__}; give a tensor or an indexable batch")
+    return c[index]

@@ -34,8 +34,8 @@ from typing import Any, Callable, Optional, Union
 import torch
 from torch import Tensor, nn
 
+from structebm.conditions import detach_condition, select_rows
 from structebm.energies.base import batch_size_of, check_energy_output, encode_condition
-from structebm.conditions import detach_condition, repeat_rows
 from structebm.objectives.base import LossOutput, check_data, resolve_callable, split_batch
 from structebm.objectives.regularizers import GradientPenaltyAt, energy_magnitude_penalty, gradient_penalty
 from structebm.objectives.seeded import SeededObjective
@@ -185,9 +185,9 @@ class ContrastiveDivergence(SeededObjective):
         else:
             if not isinstance(x, Tensor):
                 raise TypeError(f"{name}: chains_per_example > 1 needs a tensor batch x, got {type(x).__name__}")
-            repeats = self.chains_per_example
+            rows = torch.arange(n, device=x.device).repeat_interleave(self.chains_per_example)
             x_negative, c_negative, metrics = self.sample_negatives(
-                energy, x.repeat_interleave(repeats, dim=0), repeat_rows(c, repeats), repeat_rows(encoded_c, repeats)
+                energy, x.index_select(0, rows), select_rows(c, rows), select_rows(encoded_c, rows)
             )
         energy_data = check_energy_output(energy(x, encoded_c), n, f"{name}: energy of the data batch")
         energy_negative = check_energy_output(

@@ -37,28 +37,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from structebm.conditions import select_rows
 from structebm.energies.base import HasSharedCondition, batch_size_of, check_energy_output, encode_condition
 from structebm.objectives.base import LossOutput, check_data, split_batch
 from structebm.objectives.conditional_noise import ConditionalNoise
 from structebm.objectives.seeded import SeededObjective
 
 __all__ = ["RankingNCE"]
-
-
-def _rows(c: Any, index: Tensor) -> Any:
-    """Rows ``index`` of a batch of conditions: a tensor, a dict / tuple / list of them, or any
-    batch indexable by a long tensor (e.g. :class:`~structebm.conditions.SequenceCondition`)."""
-    if c is None:
-        return None
-    if isinstance(c, Tensor):
-        return c.index_select(0, index.to(c.device))
-    if isinstance(c, dict):
-        return {key: _rows(value, index) for key, value in c.items()}
-    if isinstance(c, (tuple, list)):
-        return type(c)(_rows(value, index) for value in c)
-    if not hasattr(c, "__getitem__"):
-        raise TypeError(f"RankingNCE: cannot repeat rows of a condition of type {type(c).__name__}; give a tensor or an indexable batch")
-    return c[index]
 
 
 class RankingNCE(SeededObjective):
@@ -133,7 +118,7 @@ class RankingNCE(SeededObjective):
                 self._check_log_q(values[:, :1], (n, 1), "data batch")
                 self._check_log_q(values[:, 1:], (n, k), "noise draws")
                 return values
-        c_noise = _rows(c, torch.arange(n, device=y.device).repeat_interleave(k))
+        c_noise = select_rows(c, torch.arange(n, device=y.device).repeat_interleave(k))
         data = self._check_log_q(self.noise.log_prob(y, c), (n,), "data batch")
         noise = self._check_log_q(self.noise.log_prob(y_noise, c_noise), (n * k,), "noise draws")
         return torch.cat([data[:, None], noise.reshape(n, k)], dim=1)
@@ -146,7 +131,7 @@ class RankingNCE(SeededObjective):
             values = energy.energies_given_condition(labellings, c)
             return check_energy_output(values.reshape(-1), n * (k + 1), "RankingNCE: energy of data and noise").reshape(n, k + 1)
         rows = torch.arange(n, device=y.device)
-        conditions = None if c is None else _rows(c, torch.cat([rows, rows.repeat_interleave(k)]))
+        conditions = None if c is None else select_rows(c, torch.cat([rows, rows.repeat_interleave(k)]))
         states = torch.cat([y, y_noise.to(y.dtype)])
         values = check_energy_output(energy(states, conditions), n * (k + 1), "RankingNCE: energy of data and noise")
         return torch.cat([values[:n, None], values[n:].reshape(n, k)], dim=1)

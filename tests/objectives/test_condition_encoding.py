@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from structebm.conditions import SequenceCondition, detach_condition, repeat_rows
+from structebm.conditions import SequenceCondition, detach_condition, select_rows
 from structebm.energies.base import HasConditionEncoder, encode_condition
 from structebm.energies.crf import LinearChainCRF
 from structebm.objectives.contrastive import ContrastiveDivergence
@@ -126,7 +126,7 @@ def test_several_chains_per_sentence_share_the_one_encoding_and_average_the_nega
     objective = ContrastiveDivergence(
         gibbs, DataInit(), num_steps=3, sampler_options={"scan": "blocked"}, chains_per_example=4
     )
-    negatives, chain_c, _ = objective.sample_negatives(crf, tags.repeat_interleave(4, 0), repeat_rows(c, 4), None)
+    negatives, chain_c, _ = objective.sample_negatives(crf, tags.repeat_interleave(4, 0), select_rows(c, torch.arange(BATCH).repeat_interleave(4)), None)
     assert negatives.shape == (4 * BATCH, LENGTH) and chain_c.inputs.shape == (4 * BATCH, LENGTH, NUM_TAGS)
     assert torch.equal(chain_c.mask, c.mask.repeat_interleave(4, 0))
     crf.emission_model.calls = 0
